@@ -1,0 +1,344 @@
+"""The command side: one Application whose methods record facts idempotently."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+
+from domain.claim import Claim, claim_uuid
+from domain.contract import Contract, contract_uuid
+from domain.errors import ConflictError, NotFoundError
+from domain.idempotency import fingerprint
+from domain.incident import Incident, incident_uuid
+from domain.maintenance import Maintenance, maintenance_uuid
+from domain.terms import Subscription, Terms
+
+A = TypeVar("A", bound=Aggregate)
+APPLICATION_NAME = "SLACredits"
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What a command did: `created` is False when it was an idempotent replay."""
+
+    id: str
+    created: bool
+    position: int | None = None
+
+
+class Unit:
+    """The aggregates touched by one or more commands, saved together."""
+
+    def __init__(self, app: CreditsApplication) -> None:
+        self.app = app
+        self.pending: dict[UUID, Aggregate] = {}
+
+    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+        found = self.pending.get(aggregate_id)
+        if found is not None:
+            return found if isinstance(found, cls) else None
+        try:
+            aggregate = self.app.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return aggregate if isinstance(aggregate, cls) else None
+
+    def require(self, cls: type[A], aggregate_id: UUID, field: str, key: str) -> A:
+        aggregate = self.get(cls, aggregate_id)
+        if aggregate is None:
+            raise NotFoundError(field, f"no {cls.__name__.lower()} with id {key!r}")
+        return aggregate
+
+    def add(self, aggregate: Aggregate) -> None:
+        self.pending[aggregate.id] = aggregate
+
+
+class CreditsApplication(Application[UUID]):
+    name = APPLICATION_NAME
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+    # -- running commands -------------------------------------------------------------
+
+    def _run(self, command: Callable[[Unit], Recorded], unit: Unit | None) -> Recorded:
+        if unit is not None:
+            return command(unit)
+        for attempt in range(5):
+            unit = Unit(self)
+            result = command(unit)
+            if not result.created:
+                return result
+            try:
+                recordings = self.save(*unit.pending.values())
+            except IntegrityError:
+                # Another writer recorded a fact on the same aggregate first: replay the
+                # command on the new state (it may now be an idempotent repeat or a conflict).
+                if attempt == 4:
+                    raise
+                continue
+            position = max((r.notification.id for r in recordings), default=None)
+            return Recorded(result.id, True, position)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def save_unit(self, unit: Unit) -> int | None:
+        recordings = self.save(*unit.pending.values())
+        unit.pending.clear()
+        return max((r.notification.id for r in recordings), default=None)
+
+
+    # -- contracts --------------------------------------------------------------------
+
+    def sign_contract(
+        self,
+        *,
+        contract_id: str,
+        customer_id: str,
+        customer_name: str,
+        timezone: str,
+        starts_on: date,
+        ends_on: date | None,
+        currency: str,
+        terms: Terms,
+        subscriptions: tuple[Subscription, ...],
+        unit: Unit | None = None,
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            existing = u.get(Contract, contract_uuid(contract_id))
+            candidate = Contract.sign(
+                contract_id=contract_id,
+                customer_id=customer_id,
+                customer_name=customer_name,
+                timezone=timezone,
+                starts_on=starts_on,
+                ends_on=ends_on,
+                currency=currency,
+                terms=terms,
+                subscriptions=subscriptions,
+            )
+            if existing is not None:
+                if existing.signed_print != candidate.signed_print:
+                    raise ConflictError("contract_id", f"{contract_id!r} was already signed with a different body")
+                return Recorded(contract_id, False)
+            u.add(candidate)
+            return Recorded(contract_id, True)
+
+        return self._run(command, unit)
+
+    def amend_contract(
+        self,
+        *,
+        contract_id: str,
+        request_id: str,
+        effective_from: date,
+        terms: Terms | None,
+        subscriptions: tuple[Subscription, ...] | None,
+        unit: Unit | None = None,
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            c = u.require(Contract, contract_uuid(contract_id), "contract_id", contract_id)
+            changed = c.amend(
+                request_id=request_id, effective_from=effective_from, terms=terms, subscriptions=subscriptions
+            )
+            if changed:
+                u.add(c)
+            return Recorded(contract_id, changed)
+
+        return self._run(command, unit)
+
+    def terminate_contract(
+        self, *, contract_id: str, request_id: str, ends_on: date, unit: Unit | None = None
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            c = u.require(Contract, contract_uuid(contract_id), "contract_id", contract_id)
+            changed = c.terminate(request_id=request_id, ends_on=ends_on)
+            if changed:
+                u.add(c)
+            return Recorded(contract_id, changed)
+
+        return self._run(command, unit)
+
+    def get_contract(self, contract_id: str) -> Contract:
+        try:
+            return self.repository.get(contract_uuid(contract_id))  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            raise NotFoundError("contract_id", f"no contract with id {contract_id!r}") from None
+
+    # -- incidents --------------------------------------------------------------------
+
+    def open_incident(
+        self,
+        *,
+        incident_id: str,
+        service: str,
+        regions: list[str],
+        customers: list[str] | None = None,
+        severity: str,
+        started_at: datetime,
+        ended_at: datetime | None = None,
+        cause: str = "provider",
+        title: str = "",
+        unit: Unit | None = None,
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            candidate = Incident.open(
+                incident_id=incident_id,
+                service=service,
+                regions=regions,
+                customers=customers or [],
+                severity=severity,
+                started_at=started_at,
+                ended_at=ended_at,
+                cause=cause,
+                title=title,
+            )
+            existing = u.get(Incident, incident_uuid(incident_id))
+            if existing is not None:
+                if existing.opened_print != candidate.opened_print:
+                    raise ConflictError("incident_id", f"{incident_id!r} was already opened with a different body")
+                return Recorded(incident_id, False)
+            u.add(candidate)
+            return Recorded(incident_id, True)
+
+        return self._run(command, unit)
+
+    def _on_incident(
+        self, incident_id: str, unit: Unit | None, change: Callable[[Incident], bool]
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            inc = u.require(Incident, incident_uuid(incident_id), "incident_id", incident_id)
+            changed = change(inc)
+            if changed:
+                u.add(inc)
+            return Recorded(incident_id, changed)
+
+        return self._run(command, unit)
+
+    def resolve_incident(
+        self, *, incident_id: str, request_id: str, ended_at: datetime, unit: Unit | None = None
+    ) -> Recorded:
+        return self._on_incident(incident_id, unit, lambda i: i.resolve(request_id=request_id, ended_at=ended_at))
+
+    def correct_incident(
+        self, *, incident_id: str, request_id: str, reason: str, changes: dict[str, Any], unit: Unit | None = None
+    ) -> Recorded:
+        return self._on_incident(
+            incident_id, unit, lambda i: i.correct(request_id=request_id, reason=reason, changes=changes)
+        )
+
+    def classify_incident(
+        self, *, incident_id: str, request_id: str, cause: str, reason: str, unit: Unit | None = None
+    ) -> Recorded:
+        return self._on_incident(
+            incident_id, unit, lambda i: i.classify(request_id=request_id, cause=cause, reason=reason)
+        )
+
+    def exclude_customer(
+        self, *, incident_id: str, request_id: str, customer_id: str, reason: str, unit: Unit | None = None
+    ) -> Recorded:
+        return self._on_incident(
+            incident_id,
+            unit,
+            lambda i: i.exclude_customer(request_id=request_id, customer_id=customer_id, reason=reason),
+        )
+
+    def retract_incident(
+        self, *, incident_id: str, request_id: str, reason: str, unit: Unit | None = None
+    ) -> Recorded:
+        return self._on_incident(incident_id, unit, lambda i: i.retract(request_id=request_id, reason=reason))
+
+    def get_incident(self, incident_id: str) -> Incident:
+        try:
+            return self.repository.get(incident_uuid(incident_id))  # type: ignore[no-any-return]
+        except AggregateNotFoundError:
+            raise NotFoundError("incident_id", f"no incident with id {incident_id!r}") from None
+
+    # -- maintenance and claims ---------------------------------------------------------
+
+    def announce_maintenance(
+        self,
+        *,
+        maintenance_id: str,
+        service: str,
+        regions: list[str],
+        starts_at: datetime,
+        ends_at: datetime,
+        announced_at: datetime,
+        unit: Unit | None = None,
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            candidate = Maintenance.announce(
+                maintenance_id=maintenance_id,
+                service=service,
+                regions=regions,
+                starts_at=starts_at,
+                ends_at=ends_at,
+                announced_at=announced_at,
+            )
+            existing = u.get(Maintenance, maintenance_uuid(maintenance_id))
+            if existing is not None:
+                if existing.announced_print != candidate.announced_print:
+                    raise ConflictError(
+                        "maintenance_id", f"{maintenance_id!r} was already announced with a different body"
+                    )
+                return Recorded(maintenance_id, False)
+            u.add(candidate)
+            return Recorded(maintenance_id, True)
+
+        return self._run(command, unit)
+
+    def cancel_maintenance(self, *, maintenance_id: str, request_id: str, unit: Unit | None = None) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            m = u.require(Maintenance, maintenance_uuid(maintenance_id), "maintenance_id", maintenance_id)
+            changed = m.cancel(request_id=request_id)
+            if changed:
+                u.add(m)
+            return Recorded(maintenance_id, changed)
+
+        return self._run(command, unit)
+
+    def file_claim(
+        self,
+        *,
+        claim_id: str,
+        customer_id: str,
+        month: str,
+        channel: str,
+        message: str,
+        unit: Unit | None = None,
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            candidate = Claim.file(
+                claim_id=claim_id, customer_id=customer_id, month=month, channel=channel, message=message
+            )
+            existing = u.get(Claim, claim_uuid(claim_id))
+            if existing is not None:
+                if existing.filed_print != candidate.filed_print:
+                    raise ConflictError("claim_id", f"{claim_id!r} was already filed with a different body")
+                return Recorded(claim_id, False)
+            u.add(candidate)
+            return Recorded(claim_id, True)
+
+        return self._run(command, unit)
+
+
+__all__ = ["CreditsApplication", "Recorded", "Unit", "fingerprint"]

@@ -1,0 +1,157 @@
+"""Local calendar months, measured windows and contract years (RULES.md steps 1-2, annual cap)."""
+
+from __future__ import annotations
+
+import calendar as _cal
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from domain.errors import InvalidValueError
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROS = 1_000_000
+
+
+def to_micros(instant: datetime) -> int:
+    """An aware instant as whole microseconds since the Unix epoch (exact)."""
+    return (instant - EPOCH) // timedelta(microseconds=1)
+
+
+def from_micros(micros: int) -> datetime:
+    return EPOCH + timedelta(microseconds=micros)
+
+
+@lru_cache(maxsize=None)
+def zone(name: str) -> ZoneInfo:
+    """The IANA zone called `name`, or an error naming the field `timezone`."""
+    if name not in _known_zones():
+        raise InvalidValueError("timezone", f"unknown IANA time zone {name!r}")
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValueError("timezone", f"unknown IANA time zone {name!r}") from None
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) | {"UTC"}
+
+
+def require_aware(instant: datetime, field: str) -> datetime:
+    """Refuse naive timestamps; answer the instant in UTC (microseconds kept)."""
+    if instant.tzinfo is None or instant.utcoffset() is None:
+        raise InvalidValueError(field, "must carry a UTC offset (RFC 3339), naive timestamps are ambiguous")
+    return instant.astimezone(UTC)
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str, field: str = "month") -> Month:
+        parts = text.split("-")
+        if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2 or not all(p.isdigit() for p in parts):
+            raise InvalidValueError(field, f"must be a month YYYY-MM, got {text!r}")
+        year, month = int(parts[0]), int(parts[1])
+        if not 1 <= month <= 12 or year < 1:
+            raise InvalidValueError(field, f"must be a month YYYY-MM, got {text!r}")
+        return cls(year, month)
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        return cls(day.year, day.month)
+
+    def first_day(self) -> date:
+        return date(self.year, self.month, 1)
+
+    def next(self) -> Month:
+        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+
+def local_midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant of `day` in `tz`, in UTC.
+
+    fold=0 gives the earlier of two midnights on an ambiguous day, and inside a DST gap the
+    pre-transition offset, which lands exactly on the first instant that exists that day.
+    """
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open span of time [start, end) in UTC microseconds."""
+
+    start: int
+    end: int
+
+    @property
+    def micros(self) -> int:
+        return self.end - self.start
+
+    def overlaps(self, start: int, end: int | None) -> bool:
+        return start < self.end and (end is None or end > self.start)
+
+
+def month_window(month: Month, tz: ZoneInfo) -> Window:
+    """Step 1: local midnight on the 1st to local midnight on the next 1st (real elapsed time)."""
+    return Window(
+        to_micros(local_midnight(month.first_day(), tz)),
+        to_micros(local_midnight(month.next().first_day(), tz)),
+    )
+
+
+def measured_window(month: Month, tz: ZoneInfo, starts_on: date, ends_on: date | None) -> Window | None:
+    """Step 2: the part of the month in which the contract is active, or None."""
+    whole = month_window(month, tz)
+    start = max(whole.start, to_micros(local_midnight(starts_on, tz)))
+    end = whole.end
+    if ends_on is not None:
+        end = min(end, to_micros(local_midnight(ends_on + timedelta(days=1), tz)))
+    if end <= start:
+        return None
+    return Window(start, end)
+
+
+def local_date(micros: int, tz: ZoneInfo) -> date:
+    return from_micros(micros).astimezone(tz).date()
+
+
+def month_of_instant(micros: int, tz: ZoneInfo) -> Month:
+    return Month.of(local_date(micros, tz))
+
+
+def months_between(first: Month, last: Month) -> list[Month]:
+    months = []
+    m = first
+    while m <= last:
+        months.append(m)
+        m = m.next()
+    return months
+
+
+def anniversary(starts_on: date, years: int) -> date:
+    """The start of contract year number `years` (0 = the signing year).
+
+    A contract signed on 29 February has its anniversary on 1 March in common years.
+    """
+    year = starts_on.year + years
+    if starts_on.month == 2 and starts_on.day == 29 and not _cal.isleap(year):
+        return date(year, 3, 1)
+    return starts_on.replace(year=year)
+
+
+def contract_year_start(starts_on: date, day: date) -> date:
+    """The start of the contract year containing `day` (day >= starts_on)."""
+    k = day.year - starts_on.year
+    while k > 0 and anniversary(starts_on, k) > day:
+        k -= 1
+    while anniversary(starts_on, k + 1) <= day:
+        k += 1
+    return anniversary(starts_on, k)

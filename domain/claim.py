@@ -1,0 +1,46 @@
+"""The Claim aggregate: a customer asked for compensation. It changes no amount."""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.calendar import Month
+from domain.contract import _require_id
+from domain.errors import InvalidValueError
+from domain.idempotency import fingerprint
+
+CHANNELS = ("email", "phone", "ticket", "chat", "portal", "letter", "other")
+
+
+def claim_uuid(claim_id: str) -> UUID:
+    return uuid5(NAMESPACE_URL, f"sla-credits:claim:{claim_id}")
+
+
+class Claim(Aggregate):
+    @staticmethod
+    def create_id(claim_id: str) -> UUID:
+        return claim_uuid(claim_id)
+
+    @classmethod
+    def file(cls, *, claim_id: str, customer_id: str, month: str, channel: str, message: str) -> Claim:
+        _require_id(claim_id, "claim_id")
+        _require_id(customer_id, "customer_id")
+        Month.parse(month)
+        if channel not in CHANNELS:
+            raise InvalidValueError("channel", f"must be one of {', '.join(CHANNELS)}")
+        if len(message) > 10_000:
+            raise InvalidValueError("message", "must be at most 10000 characters")
+        return cls(claim_id, customer_id, month, channel, message)
+
+    @event("Filed")
+    def __init__(self, claim_id: str, customer_id: str, month: str, channel: str, message: str) -> None:
+        self.claim_id = claim_id
+        self.customer_id = customer_id
+        self.month = month
+        self.channel = channel
+        self.message = message
+        self.filed_print = fingerprint(
+            "file_claim", customer_id=customer_id, month=month, channel=channel, message=message
+        )

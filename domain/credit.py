@@ -1,0 +1,263 @@
+"""RULES.md steps 6-8 and the terms in effect: uptime, tier, pro-rated credit, one rounding.
+
+Every step returns a value object that the explanation shows as it is."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from domain.calendar import MICROS, Month, Window, local_date, measured_window, month_window, zone
+from domain.downtime import (
+    DowntimeStep,
+    IncidentFacts,
+    MaintenanceFacts,
+    weighted_downtime,
+    why_incident_does_not_count,
+    why_maintenance_does_not_qualify,
+)
+from domain.terms import CreditTier, Subscription, Terms
+
+
+def round_half_up(value: Fraction) -> int:
+    """The single rounding of RULES.md: to the nearest integer, halves away from zero."""
+    if value < 0:
+        return -round_half_up(-value)
+    return (2 * value.numerator + value.denominator) // (2 * value.denominator)
+
+
+def decimal_places(value: Fraction, places: int) -> str:
+    """`value` rounded half-up to `places` decimals, always with that many decimals."""
+    scaled = round_half_up(value * 10**places)
+    sign = "-" if scaled < 0 else ""
+    digits = str(abs(scaled)).rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}" if places else f"{sign}{digits}"
+
+
+def plain_decimal(value: Decimal) -> str:
+    """An exact decimal without exponent or trailing zeros ("3600", "2419.2")."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def seconds(micros: int) -> int | Decimal:
+    """Whole seconds as int, else an exact decimal (microsecond precision)."""
+    return micros // MICROS if micros % MICROS == 0 else Decimal(micros).scaleb(-6)
+
+
+@dataclass(frozen=True)
+class TermsVersion:
+    """What one fact (signing or amendment) set, effective from a local day."""
+
+    effective_from: date
+    sequence: int  # order of recording; a later one wins a tie
+    terms: Terms | None
+    subscriptions: tuple[Subscription, ...] | None
+
+
+@dataclass(frozen=True)
+class ContractFacts:
+    contract_id: str
+    customer_id: str
+    customer_name: str
+    timezone: str
+    starts_on: date
+    ends_on: date | None
+    currency: str
+    versions: tuple[TermsVersion, ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+
+@dataclass(frozen=True)
+class InEffect:
+    """The terms and subscriptions in effect on a day, resolved separately, with their source."""
+
+    day: date
+    terms: Terms
+    terms_from: date
+    subscriptions: tuple[Subscription, ...]
+    subscriptions_from: date
+
+
+def in_effect(contract: ContractFacts, day: date) -> InEffect:
+    """Each of terms and subscriptions from the fact with the latest effective_from on or
+    before `day` that sets it, ties going to the one recorded later."""
+    applicable = sorted(
+        (v for v in contract.versions if v.effective_from <= day),
+        key=lambda v: (v.effective_from, v.sequence),
+    )
+    terms_v = next(v for v in reversed(applicable) if v.terms is not None)
+    subs_v = next(v for v in reversed(applicable) if v.subscriptions is not None)
+    assert terms_v.terms is not None and subs_v.subscriptions is not None  # noqa: S101 (narrowing)
+    return InEffect(day, terms_v.terms, terms_v.effective_from, subs_v.subscriptions, subs_v.effective_from)
+
+
+@dataclass(frozen=True)
+class TierStep:
+    uptime_percent: Fraction
+    credit_percent: Decimal
+    tier_index: int | None  # which tier applied, None when none did
+
+    @property
+    def uptime_text(self) -> str:
+        return decimal_places(self.uptime_percent, 6)
+
+
+def uptime_percent(measured_micros: int, downtime: DowntimeStep) -> Fraction:
+    """Step 6, exact."""
+    return 100 * (measured_micros - Fraction(downtime.downtime_micros)) / measured_micros
+
+
+def credit_percent_for(uptime: Fraction, tiers: tuple[CreditTier, ...]) -> TierStep:
+    """Step 7: the largest credit among tiers whose below_percent the uptime is strictly under."""
+    best: tuple[Decimal, int] | None = None
+    for i, tier in enumerate(tiers):
+        if uptime < Fraction(tier.below_percent) and (best is None or tier.credit_percent > best[0]):
+            best = (tier.credit_percent, i)
+    if best is None:
+        return TierStep(uptime, Decimal(0), None)
+    return TierStep(uptime, best[0], best[1])
+
+
+@dataclass(frozen=True)
+class ConsideredIncident:
+    incident: IncidentFacts
+    reason: str | None  # None = counted
+
+
+@dataclass(frozen=True)
+class ConsideredMaintenance:
+    maintenance: MaintenanceFacts
+    reason: str | None  # None = qualified, excluded from downtime
+
+
+@dataclass(frozen=True)
+class LineStep:
+    """One subscription in one measurement period, every step kept."""
+
+    subscription: Subscription
+    measured_micros: int
+    month_micros: int
+    incidents: tuple[ConsideredIncident, ...]
+    maintenance: tuple[ConsideredMaintenance, ...]
+    downtime: DowntimeStep
+    tier: TierStep
+    fee_minor: int
+    credit_minor: int
+
+    @property
+    def measured_seconds(self) -> int | Decimal:
+        return seconds(self.measured_micros)
+
+
+def pro_rated(amount: Fraction, window: Window, month: Window) -> Fraction:
+    return amount * window.micros / month.micros
+
+
+def credit_line(
+    subscription: Subscription,
+    customer_id: str,
+    terms: Terms,
+    window: Window,
+    month: Window,
+    incidents: list[IncidentFacts],
+    maintenance: list[MaintenanceFacts],
+    now: int,
+) -> LineStep:
+    """Steps 3-8 for one subscription."""
+    considered = tuple(
+        ConsideredIncident(
+            inc, why_incident_does_not_count(inc, subscription.service, subscription.region, customer_id, window)
+        )
+        for inc in incidents
+    )
+    considered_m = tuple(
+        ConsideredMaintenance(
+            m,
+            why_maintenance_does_not_qualify(
+                m, subscription.service, subscription.region, terms.maintenance_notice_hours
+            )
+            or (None if window.overlaps(m.starts_at, m.ends_at) else "outside_window"),
+        )
+        for m in maintenance
+    )
+    downtime = weighted_downtime(
+        window,
+        [c.incident for c in considered if c.reason is None],
+        [c.maintenance for c in considered_m if c.reason is None],
+        terms.degraded_weight,
+        now,
+    )
+    tier = credit_percent_for(uptime_percent(window.micros, downtime), terms.credit_tiers)
+    fee = Fraction(subscription.monthly_fee_minor)
+    return LineStep(
+        subscription=subscription,
+        measured_micros=window.micros,
+        month_micros=month.micros,
+        incidents=considered,
+        maintenance=considered_m,
+        downtime=downtime,
+        tier=tier,
+        fee_minor=round_half_up(pro_rated(fee, window, month)),
+        credit_minor=round_half_up(pro_rated(Fraction(tier.credit_percent) / 100 * fee, window, month)),
+    )
+
+
+@dataclass(frozen=True)
+class PeriodStep:
+    """A contract's measurement period: the month, its windows, the terms used and the lines."""
+
+    contract_id: str
+    month: Month
+    month_window: Window
+    window: Window
+    in_effect: InEffect
+    lines: tuple[LineStep, ...]
+
+    @property
+    def credit_minor(self) -> int:
+        return sum(line.credit_minor for line in self.lines)
+
+    @property
+    def fee_minor(self) -> int:
+        return sum(line.fee_minor for line in self.lines)
+
+
+def period_window(contract: ContractFacts, month: Month) -> tuple[Window, Window] | None:
+    """The month's window and the measured window, or None when the contract is not active."""
+    tz = contract.tz
+    window = measured_window(month, tz, contract.starts_on, contract.ends_on)
+    if window is None:
+        return None
+    return month_window(month, tz), window
+
+
+def compute_period(
+    contract: ContractFacts,
+    month: Month,
+    incidents: list[IncidentFacts],
+    maintenance: list[MaintenanceFacts],
+    now: int,
+) -> PeriodStep | None:
+    """The whole calculation for one contract and month, or None if it has no period
+    (the month has not begun at `now`, or the contract is not active in it)."""
+    windows = period_window(contract, month)
+    if windows is None:
+        return None
+    whole, window = windows
+    if whole.start > now:
+        return None
+    effect = in_effect(contract, local_date(window.start, contract.tz))
+    lines = tuple(
+        credit_line(sub, contract.customer_id, effect.terms, window, whole, incidents, maintenance, now)
+        for sub in effect.subscriptions
+    )
+    return PeriodStep(contract.contract_id, month, whole, window, effect, lines)

@@ -1,0 +1,1 @@
+"""Read models kept by the eventsourcing projection machinery, and the queries on them."""

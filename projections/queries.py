@@ -1,0 +1,226 @@
+"""The credits answer of API.md, built from the read models (or an as-of replay of them).
+
+Stored periods are used as they are; a period that an unresolved incident reaches is
+recomputed with the caller's "now" by the same rule functions the projection uses, and its
+contract year re-granted in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from domain.calendar import Month, Window, contract_year_start, from_micros, local_date, months_between
+from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
+from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
+from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
+from projections.model import _subscriptions
+from projections.readers import Reader
+from projections.records import LineRow, PeriodRow
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    contract: ContractFacts
+    month: Month
+    window: Window
+    month_window: Window
+    year_start: str
+    lines: tuple[LineRow, ...]
+    credit_minor: int
+    open_incident: bool  # an unresolved incident counts in it
+
+    def status(self, now: int) -> str:
+        return "open" if self.open_incident or now < self.month_window.end else "closed"
+
+
+def affecting_open_incidents(reader: Reader, c: ContractFacts) -> list[IncidentFacts]:
+    """Unresolved incidents that count for at least one of the contract's subscriptions."""
+    services = {s.service for s in _subscriptions(c)}
+    everything = Window(-(2**62), 2**62)
+    return [
+        i
+        for i in reader.open_incidents(services)
+        if any(why_incident_does_not_count(i, s.service, s.region, c.customer_id, everything) is None for s in _subscriptions(c))
+    ]
+
+
+def compute_live(reader: Reader, c: ContractFacts, month: Month, now: int) -> PeriodStep | None:
+    windows = period_window(c, month)
+    if windows is None:
+        return None
+    services = sorted({s.service for s in _subscriptions(c)})
+    incidents: list[IncidentFacts] = []
+    maintenance: list[MaintenanceFacts] = []
+    for service in services:
+        incidents += reader.incidents_for(service, windows[1])
+        maintenance += reader.maintenance_for(service, windows[1])
+    return compute_period(c, month, incidents, maintenance, now)
+
+
+def _year_of(c: ContractFacts, window: Window) -> str:
+    return contract_year_start(c.starts_on, local_date(window.start, c.tz)).isoformat()
+
+
+def _figures(c: ContractFacts, step: PeriodStep, open_incident: bool) -> PeriodFigures:
+    return PeriodFigures(
+        c,
+        step.month,
+        step.window,
+        step.month_window,
+        _year_of(c, step.window),
+        tuple(LineRow.of(line) for line in step.lines),
+        step.credit_minor,
+        open_incident
+        and any(ci.reason is None and ci.incident.ended_at is None for line in step.lines for ci in line.incidents),
+    )
+
+
+def contract_months(c: ContractFacts, first: Month, last: Month, now: int) -> list[Month]:
+    """The months in [first, last] in which the contract has a period at `now`."""
+    start = max(first, Month.of(c.starts_on))
+    end = last if c.ends_on is None else min(last, Month.of(c.ends_on))
+    out = []
+    for m in months_between(start, end) if start <= end else []:
+        windows = period_window(c, m)
+        if windows is not None and windows[0].start <= now:
+            out.append(m)
+    return out
+
+
+class ContractFigures:
+    """Every period and contract year of one contract, as known to the reader at `now`."""
+
+    def __init__(self, reader: Reader, c: ContractFacts, stored: dict[str, PeriodRow], now: int) -> None:
+        self.reader = reader
+        self.c = c
+        self.stored = stored
+        self.now = now
+        self.live: dict[Month, PeriodFigures] = {}
+        open_incidents = affecting_open_incidents(reader, c)
+        if open_incidents:
+            since = min(i.started_at for i in open_incidents)
+            first = Month.of(local_date(since, c.tz))
+            for m in contract_months(c, first, Month.of(local_date(now, c.tz)).next(), now):
+                step = compute_live(reader, c, m, now)
+                if step is not None:
+                    self.live[m] = _figures(c, step, True)
+        self._allocations: dict[str, YearAllocation] = {}
+
+    def period(self, month: Month) -> PeriodFigures | None:
+        if month in self.live:
+            return self.live[month]
+        row = self.stored.get(str(month))
+        windows = period_window(self.c, month)
+        if windows is None or windows[0].start > self.now:
+            return None
+        whole, window = windows
+        if row is not None:
+            return PeriodFigures(self.c, month, window, whole, row.year_start, row.lines, row.credit_minor, False)
+        step = compute_period(self.c, month, [], [], self.now)
+        return None if step is None else _figures(self.c, step, False)
+
+    def year_is_live(self, year_start: str) -> bool:
+        return any(p.year_start == year_start for p in self.live.values())
+
+    def allocation(self, year_start: str) -> YearAllocation:
+        """The contract year's grants, re-allocated in memory (used when a month is live)."""
+        if year_start not in self._allocations:
+            credits = {Month.parse(r.month): r.credit_minor for r in self.stored.values() if r.year_start == year_start}
+            for m, p in self.live.items():
+                if p.year_start == year_start:
+                    credits[m] = p.credit_minor
+            cap = cap_for_year(self.c, date.fromisoformat(year_start))
+            self._allocations[year_start] = allocate_annual_cap(cap, sorted(credits.items()))
+        return self._allocations[year_start]
+
+    def grant(self, p: PeriodFigures) -> tuple[int, int]:
+        if self.year_is_live(p.year_start):
+            for g in self.allocation(p.year_start).grants:
+                if g.month == p.month:
+                    return g.granted_minor, g.capped_minor
+            return 0, 0
+        row = self.stored.get(str(p.month))
+        return (row.granted_minor, row.capped_minor) if row is not None else (0, 0)
+
+
+def _number(text: str) -> int | str:
+    value = Decimal(text)
+    return int(value) if value == value.to_integral_value() else text
+
+
+def line_json(line: LineRow) -> dict[str, Any]:
+    return {
+        "service": line.service,
+        "region": line.region,
+        "measured_seconds": _number(line.measured_seconds),
+        "downtime_seconds": line.downtime_seconds,
+        "uptime_percent": line.uptime_percent,
+        "credit_percent": line.credit_percent,
+        "fee_minor": line.fee_minor,
+        "credit_minor": line.credit_minor,
+    }
+
+
+def credits_document(
+    reader: Reader, customer_id: str, first: Month, last: Month, now: int, as_of: datetime | None = None
+) -> dict[str, Any]:
+    """API.md's credits answer for months first..last (periods ordered by contract, month)."""
+    stored_all = reader.periods_of(customer_id)
+    stored_years = reader.years_of(customer_id)
+    periods: list[dict[str, Any]] = []
+    years: list[dict[str, Any]] = []
+    for c in reader.contracts_of(customer_id):
+        stored = {m: row for (cid, m), row in stored_all.items() if cid == c.contract_id}
+        figures = ContractFigures(reader, c, stored, now)
+        year_starts: list[str] = []
+        for month in contract_months(c, first, last, now):
+            p = figures.period(month)
+            if p is None:
+                continue
+            granted, capped = figures.grant(p)
+            periods.append(
+                {
+                    "contract_id": c.contract_id,
+                    "month": str(month),
+                    "currency": c.currency,
+                    "status": p.status(now),
+                    "lines": [line_json(line) for line in p.lines],
+                    "credit_minor": p.credit_minor,
+                    "granted_minor": granted,
+                    "capped_minor": capped,
+                    "contract_year_start": p.year_start,
+                }
+            )
+            if p.year_start not in year_starts:
+                year_starts.append(p.year_start)
+        for ys in year_starts:
+            if figures.year_is_live(ys):
+                a = figures.allocation(ys)
+                totals = (a.cap.cap_minor, a.credit_minor, a.granted_minor, a.capped_minor, a.remaining_minor)
+            elif (row := stored_years.get((c.contract_id, ys))) is not None:
+                totals = (row.cap_minor, row.credit_minor, row.granted_minor, row.capped_minor, row.remaining_minor)
+            else:
+                cap = cap_for_year(c, date.fromisoformat(ys)).cap_minor
+                totals = (cap, 0, 0, 0, cap)
+            years.append(
+                {
+                    "contract_id": c.contract_id,
+                    "starts_on": ys,
+                    "cap_minor": totals[0],
+                    "credit_minor": totals[1],
+                    "granted_minor": totals[2],
+                    "capped_minor": totals[3],
+                    "remaining_minor": totals[4],
+                }
+            )
+    return {
+        "customer_id": customer_id,
+        "as_of": None if as_of is None else as_of.isoformat().replace("+00:00", "Z"),
+        "periods": periods,
+        "contract_years": years,
+    }
+
+
+__all__ = ["credits_document", "ContractFigures", "from_micros"]

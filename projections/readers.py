@@ -1,0 +1,154 @@
+"""What the queries read: the same questions answered by the SQL views or an in-memory model."""
+
+from __future__ import annotations
+
+import json
+from typing import Protocol
+
+from domain.calendar import Window
+from domain.credit import ContractFacts
+from domain.downtime import IncidentFacts, MaintenanceFacts
+from projections.model import CreditsModel
+from projections.records import (
+    ClaimRow,
+    LineRow,
+    PeriodRow,
+    YearRow,
+    contract_from_doc,
+    incident_from_doc,
+    maintenance_from_doc,
+)
+from projections.views import SQLCreditsView
+
+
+class Reader(Protocol):
+    def contracts_of(self, customer_id: str) -> list[ContractFacts]: ...
+    def contract(self, contract_id: str) -> ContractFacts | None: ...
+    def customers(self) -> list[str]: ...
+    def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]: ...
+    def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]: ...
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]: ...
+    def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]: ...
+    def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]: ...
+    def claims(self) -> list[ClaimRow]: ...
+
+
+class ModelReader:
+    """Reads a projection's in-memory model (as-of replays, verification)."""
+
+    def __init__(self, model: CreditsModel) -> None:
+        self.model = model
+
+    def contracts_of(self, customer_id: str) -> list[ContractFacts]:
+        ids = self.model.contracts_by_customer.get(customer_id, set())
+        return [self.model.contracts[i] for i in sorted(ids)]
+
+    def contract(self, contract_id: str) -> ContractFacts | None:
+        return self.model.contracts.get(contract_id)
+
+    def customers(self) -> list[str]:
+        return sorted(k for k, v in self.model.contracts_by_customer.items() if v)
+
+    def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
+        ids = self.model.contracts_by_customer.get(customer_id, set())
+        return {
+            (cid, m): self.model.periods[(cid, m)]
+            for cid in ids
+            for m in self.model.periods_by_contract.get(cid, set())
+        }
+
+    def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]:
+        ids = self.model.contracts_by_customer.get(customer_id, set())
+        return {k: v for k, v in self.model.years.items() if k[0] in ids}
+
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
+        return [i for s in sorted(services) for i in self.model.open_incidents_for(s)]
+
+    def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]:
+        return self.model.incidents_for(service, window)
+
+    def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]:
+        return self.model.maintenance_for(service, window)
+
+    def claims(self) -> list[ClaimRow]:
+        return sorted(self.model.claims.values(), key=lambda r: r.claim_id)
+
+
+class SQLReader:
+    """Reads the stored views (the live read models)."""
+
+    def __init__(self, view: SQLCreditsView) -> None:
+        self.view = view
+
+    def contracts_of(self, customer_id: str) -> list[ContractFacts]:
+        rows = self.view.select("SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,))
+        return [contract_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def contract(self, contract_id: str) -> ContractFacts | None:
+        rows = self.view.select("SELECT doc FROM v_contracts WHERE contract_id = ?", (contract_id,))
+        return contract_from_doc(json.loads(rows[0]["doc"])) if rows else None
+
+    def customers(self) -> list[str]:
+        return [r["customer_id"] for r in self.view.select("SELECT DISTINCT customer_id FROM v_contracts ORDER BY 1")]
+
+    def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
+        lines: dict[tuple[str, str], list[LineRow]] = {}
+        for r in self.view.select(
+            "SELECT d.contract_id, d.month, d.doc FROM v_downtime d JOIN v_contracts c "
+            "ON c.contract_id = d.contract_id WHERE c.customer_id = ? "
+            "ORDER BY d.contract_id, d.month, d.service, d.region",
+            (customer_id,),
+        ):
+            lines.setdefault((r["contract_id"], r["month"]), []).append(LineRow(**json.loads(r["doc"])))
+        out = {}
+        for r in self.view.select("SELECT * FROM v_periods WHERE customer_id = ?", (customer_id,)):
+            key = (r["contract_id"], r["month"])
+            out[key] = PeriodRow(
+                r["contract_id"],
+                r["customer_id"],
+                r["month"],
+                r["year_start"],
+                tuple(lines.get(key, ())),
+                r["credit_minor"],
+                r["granted_minor"],
+                r["capped_minor"],
+                bool(r["provisional"]),
+            )
+        return out
+
+    def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]:
+        rows = self.view.select("SELECT * FROM v_contract_years WHERE customer_id = ?", (customer_id,))
+        return {
+            (r["contract_id"], r["starts_on"]): YearRow(**{k: r[k] for k in YearRow.__dataclass_fields__})
+            for r in rows
+        }
+
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
+        if not services:
+            return []
+        marks = ", ".join("?" for _ in services)
+        rows = self.view.select(
+            f"SELECT doc FROM v_incidents WHERE ended_at IS NULL AND service IN ({marks}) ORDER BY incident_id",  # noqa: S608
+            sorted(services),
+        )
+        return [incident_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]:
+        rows = self.view.select(
+            "SELECT doc FROM v_incidents WHERE service = ? AND started_at < ? AND (ended_at IS NULL OR ended_at > ?) "
+            "ORDER BY started_at, incident_id",
+            (service, window.end, window.start),
+        )
+        return [incident_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]:
+        rows = self.view.select(
+            "SELECT doc FROM v_maintenance WHERE service = ? AND starts_at < ? AND ends_at > ? "
+            "ORDER BY starts_at, maintenance_id",
+            (service, window.end, window.start),
+        )
+        return [maintenance_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def claims(self) -> list[ClaimRow]:
+        rows = self.view.select("SELECT * FROM v_claims ORDER BY claim_id")
+        return [ClaimRow(**{k: r[k] for k in ClaimRow.__dataclass_fields__}) for r in rows]

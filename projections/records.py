@@ -1,0 +1,189 @@
+"""The rows of the read models and their JSON documents (exact: decimals as strings)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from domain.credit import ContractFacts, LineStep, TermsVersion, plain_decimal
+from domain.downtime import IncidentFacts, MaintenanceFacts
+from domain.terms import Subscription, Terms
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+
+
+def contract_doc(c: ContractFacts) -> dict[str, Any]:
+    return {
+        "contract_id": c.contract_id,
+        "customer_id": c.customer_id,
+        "customer_name": c.customer_name,
+        "timezone": c.timezone,
+        "starts_on": c.starts_on,
+        "ends_on": c.ends_on,
+        "currency": c.currency,
+        "versions": [
+            {
+                "effective_from": v.effective_from,
+                "sequence": v.sequence,
+                "terms": None if v.terms is None else v.terms.to_data(),
+                "subscriptions": None if v.subscriptions is None else [s.to_data() for s in v.subscriptions],
+            }
+            for v in c.versions
+        ],
+    }
+
+
+def contract_from_doc(d: dict[str, Any]) -> ContractFacts:
+    return ContractFacts(
+        d["contract_id"],
+        d["customer_id"],
+        d["customer_name"],
+        d["timezone"],
+        date.fromisoformat(d["starts_on"]),
+        None if d["ends_on"] is None else date.fromisoformat(d["ends_on"]),
+        d["currency"],
+        tuple(
+            TermsVersion(
+                date.fromisoformat(v["effective_from"]),
+                v["sequence"],
+                None if v["terms"] is None else Terms.from_data(v["terms"]),
+                None if v["subscriptions"] is None else tuple(Subscription.from_data(s) for s in v["subscriptions"]),
+            )
+            for v in d["versions"]
+        ),
+    )
+
+
+def incident_doc(i: IncidentFacts) -> dict[str, Any]:
+    return {
+        "incident_id": i.incident_id,
+        "service": i.service,
+        "regions": list(i.regions),
+        "customers": list(i.customers),
+        "severity": i.severity,
+        "started_at": i.started_at,
+        "ended_at": i.ended_at,
+        "cause": i.cause,
+        "retracted": i.retracted,
+        "excluded_customers": sorted(i.excluded_customers),
+    }
+
+
+def incident_from_doc(d: dict[str, Any]) -> IncidentFacts:
+    return IncidentFacts(
+        d["incident_id"],
+        d["service"],
+        tuple(d["regions"]),
+        tuple(d["customers"]),
+        d["severity"],
+        d["started_at"],
+        d["ended_at"],
+        d["cause"],
+        d["retracted"],
+        frozenset(d["excluded_customers"]),
+    )
+
+
+def maintenance_doc(m: MaintenanceFacts) -> dict[str, Any]:
+    return {
+        "maintenance_id": m.maintenance_id,
+        "service": m.service,
+        "regions": list(m.regions),
+        "starts_at": m.starts_at,
+        "ends_at": m.ends_at,
+        "announced_at": m.announced_at,
+        "cancelled": m.cancelled,
+    }
+
+
+def maintenance_from_doc(d: dict[str, Any]) -> MaintenanceFacts:
+    return MaintenanceFacts(
+        d["maintenance_id"], d["service"], tuple(d["regions"]), d["starts_at"], d["ends_at"], d["announced_at"], d["cancelled"]
+    )
+
+
+@dataclass(frozen=True)
+class LineRow:
+    """Per subscription, per month: the downtime and the figures derived from it."""
+
+    service: str
+    region: str
+    monthly_fee_minor: int
+    measured_seconds: str
+    month_seconds: str
+    downtime_seconds: str
+    uptime_percent: str
+    credit_percent: str
+    fee_minor: int
+    credit_minor: int
+
+    @classmethod
+    def of(cls, line: LineStep) -> LineRow:
+        return cls(
+            line.subscription.service,
+            line.subscription.region,
+            line.subscription.monthly_fee_minor,
+            plain_decimal(Decimal(line.measured_micros).scaleb(-6)),
+            plain_decimal(Decimal(line.month_micros).scaleb(-6)),
+            plain_decimal(line.downtime.downtime_seconds),
+            line.tier.uptime_text,
+            plain_decimal(line.tier.credit_percent),
+            line.fee_minor,
+            line.credit_minor,
+        )
+
+    def doc(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class PeriodRow:
+    """A contract's month with downtime, its credit and its grant under the annual cap."""
+
+    contract_id: str
+    customer_id: str
+    month: str
+    year_start: str
+    lines: tuple[LineRow, ...]
+    credit_minor: int
+    granted_minor: int
+    capped_minor: int
+    provisional: bool  # an unresolved incident counts: the query recomputes it with "now"
+
+
+@dataclass(frozen=True)
+class YearRow:
+    contract_id: str
+    customer_id: str
+    starts_on: str
+    cap_minor: int | None
+    credit_minor: int
+    granted_minor: int
+    capped_minor: int
+    remaining_minor: int | None
+
+
+@dataclass(frozen=True)
+class ClaimRow:
+    claim_id: str
+    customer_id: str
+    month: str
+    channel: str
+    recorded_at: str

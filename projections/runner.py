@@ -1,0 +1,97 @@
+"""Running the credits projection: live (supervised), replayed up to an instant, rebuilt."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.projection import ProjectionRunner
+
+from domain.application import APPLICATION_NAME, CreditsApplication
+from projections.credits_projection import CreditsProjection
+from projections.stores import open_view, store_env
+from projections.views import MemoryCreditsView, PostgresCreditsView, SQLCreditsView, SQLiteCreditsView
+
+log = logging.getLogger("sla_credits.projection")
+PAGE = 2000
+
+
+def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = None) -> Iterator[tuple[Any, Tracking]]:
+    """Every stored fact after position `after` (up to `upto`), decoded, with its tracking."""
+    position = after
+    while True:
+        notifications = app.recorder.select_notifications(
+            start=position, limit=PAGE, stop=upto, inclusive_of_start=False
+        )
+        if not notifications:
+            return
+        for n in notifications:
+            yield app.mapper.to_domain_event(n), Tracking(APPLICATION_NAME, n.id)
+        position = notifications[-1].id
+
+
+def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None) -> MemoryCreditsView:
+    """The read model from the log alone: every fact, or those recorded at or before `known_at`."""
+    view = MemoryCreditsView()
+    projection = CreditsProjection(view)
+    for event, tracking in recorded_events(app, upto=upto):
+        if known_at is not None and event.timestamp > known_at:
+            continue
+        projection.process_event(event, tracking)
+    return view
+
+
+def rebuild(url: str) -> int:
+    """Drop every view row and rebuild from position 0; answers the number of facts read."""
+    app = CreditsApplication(env=store_env(url))
+    try:
+        upto = app.recorder.max_notification_id() or 0
+        memory = replay(app, upto=upto)
+        view = open_view(url)
+        assert isinstance(view, SQLCreditsView)  # noqa: S101
+        view.replace_all(memory.model, upto or None)
+        return upto
+    finally:
+        app.close()
+
+
+class LiveProjection:
+    """The library's ProjectionRunner in a supervising thread: restarted after a failure,
+    each restart reloading the view's state from the stored rows."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._supervise, name="credits-projection", daemon=True)
+        self.failures = 0
+
+    def start(self) -> LiveProjection:
+        self._thread.start()
+        return self
+
+    def _supervise(self) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            try:
+                with ProjectionRunner(
+                    application_class=CreditsApplication,
+                    projection_class=CreditsProjection,
+                    view_class=SQLiteCreditsView if self.url.startswith("sqlite") else PostgresCreditsView,
+                    env=store_env(self.url, pool_size=2),
+                ) as runner:
+                    delay = 0.1
+                    while not self._stop.is_set():
+                        runner.run_forever(timeout=0.2)
+            except Exception:
+                self.failures += 1
+                log.exception("credits projection failed; restarting in %.1fs", delay)
+                self._stop.wait(delay)
+                delay = min(delay * 2, 5.0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -1,0 +1,67 @@
+"""Choosing and opening the store named by SLACREDITS_DATABASE_URL (SQLite or PostgreSQL)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment, get_topic
+
+from domain.application import CreditsApplication
+from projections.credits_projection import CreditsProjection
+from projections.sqlite_subscription import PollingSQLiteApplicationRecorder
+from projections.views import CreditsView, PostgresCreditsView, SQLiteCreditsView
+
+DEFAULT_URL = "sqlite:///data/sla-credits.db"
+
+
+def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
+    """The eventsourcing environment for a database URL."""
+    parsed = urlparse(url)
+    if parsed.scheme == "sqlite":
+        path = unquote(parsed.path)
+        if path.startswith("/") and not url.startswith("sqlite:////"):
+            path = path[1:]  # sqlite:///relative/file.db
+        if not path:
+            raise ValueError("SLACREDITS_DATABASE_URL: a SQLite URL needs a file path, sqlite:///path/file.db")
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": path,
+            "SQLITE_LOCK_TIMEOUT": "30",
+            "APPLICATION_RECORDER_TOPIC": get_topic(PollingSQLiteApplicationRecorder),
+            "TRACKING_RECORDER_TOPIC": get_topic(SQLiteCreditsView),
+        }
+    if parsed.scheme in ("postgresql", "postgres"):
+        query = parse_qs(parsed.query)
+        env = {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": unquote(parsed.path.lstrip("/")),
+            "POSTGRES_HOST": parsed.hostname or "127.0.0.1",
+            "POSTGRES_PORT": str(parsed.port or 5432),
+            "POSTGRES_USER": unquote(parsed.username or "postgres"),
+            "POSTGRES_PASSWORD": unquote(parsed.password or ""),
+            "POSTGRES_POOL_SIZE": str(pool_size),
+            "POSTGRES_MAX_OVERFLOW": "10",
+            "POSTGRES_CONNECT_TIMEOUT": "5",
+            "POSTGRES_LOCK_TIMEOUT": "10",
+            "TRACKING_RECORDER_TOPIC": get_topic(PostgresCreditsView),
+        }
+        if "schema" in query:
+            env["POSTGRES_SCHEMA"] = query["schema"][0]
+        return env
+    raise ValueError(f"SLACREDITS_DATABASE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
+
+
+def open_application(url: str, **extra: Any) -> CreditsApplication:
+    return CreditsApplication(env={**store_env(url), **extra})
+
+
+def open_view(url: str) -> CreditsView:
+    """The credits view in the given store (tables created if missing)."""
+    env = Environment(CreditsProjection.name, store_env(url))
+    view = InfrastructureFactory.construct(env=env).tracking_recorder()
+    assert isinstance(view, CreditsView)  # noqa: S101 (the topic above names a CreditsView)
+    return view

@@ -1,0 +1,357 @@
+"""The credits read model: one view interface, kept in memory, in SQLite or in PostgreSQL.
+
+Each store writes the rows changed by one event and that event's tracking position in one
+transaction, so a crash between two events neither skips nor repeats one.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from abc import abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.popo import POPOTrackingRecorder
+from eventsourcing.postgres import PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteTrackingRecorder
+
+from domain.application import APPLICATION_NAME
+from projections.model import CreditsModel
+from projections.records import (
+    ClaimRow,
+    LineRow,
+    PeriodRow,
+    YearRow,
+    contract_doc,
+    contract_from_doc,
+    dumps,
+    incident_doc,
+    incident_from_doc,
+    maintenance_doc,
+    maintenance_from_doc,
+)
+
+VIEW_TABLES = ("v_contracts", "v_incidents", "v_maintenance", "v_downtime", "v_periods", "v_contract_years", "v_claims")
+
+DDL = [
+    """CREATE TABLE IF NOT EXISTS v_contracts (
+        contract_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS v_contracts_customer ON v_contracts (customer_id)",
+    """CREATE TABLE IF NOT EXISTS v_incidents (
+        incident_id TEXT PRIMARY KEY, service TEXT NOT NULL, started_at BIGINT NOT NULL,
+        ended_at BIGINT, doc TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS v_incidents_service_time ON v_incidents (service, started_at)",
+    """CREATE TABLE IF NOT EXISTS v_maintenance (
+        maintenance_id TEXT PRIMARY KEY, service TEXT NOT NULL, starts_at BIGINT NOT NULL,
+        ends_at BIGINT NOT NULL, doc TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS v_maintenance_service_time ON v_maintenance (service, starts_at)",
+    """CREATE TABLE IF NOT EXISTS v_downtime (
+        contract_id TEXT NOT NULL, month TEXT NOT NULL, service TEXT NOT NULL, region TEXT NOT NULL,
+        downtime_seconds TEXT NOT NULL, doc TEXT NOT NULL,
+        PRIMARY KEY (contract_id, month, service, region))""",
+    """CREATE TABLE IF NOT EXISTS v_periods (
+        contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL,
+        year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,
+        capped_minor BIGINT NOT NULL, provisional INTEGER NOT NULL,
+        PRIMARY KEY (contract_id, month))""",
+    "CREATE INDEX IF NOT EXISTS v_periods_customer ON v_periods (customer_id, month)",
+    """CREATE TABLE IF NOT EXISTS v_contract_years (
+        contract_id TEXT NOT NULL, starts_on TEXT NOT NULL, customer_id TEXT NOT NULL,
+        cap_minor BIGINT, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,
+        capped_minor BIGINT NOT NULL, remaining_minor BIGINT,
+        PRIMARY KEY (contract_id, starts_on))""",
+    "CREATE INDEX IF NOT EXISTS v_contract_years_customer ON v_contract_years (customer_id)",
+    """CREATE TABLE IF NOT EXISTS v_claims (
+        claim_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, month TEXT NOT NULL,
+        channel TEXT NOT NULL, recorded_at TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS v_claims_customer ON v_claims (customer_id, month)",
+]
+
+
+class CreditsView(TrackingRecorder):
+    """The read model written by `CreditsProjection` (one writer) and read by the queries."""
+
+    _model: CreditsModel | None = None
+
+    @property
+    def model(self) -> CreditsModel:
+        """The writer's working state, loaded from the stored rows on first use."""
+        if self._model is None:
+            self._model = self.load_model()
+        return self._model
+
+    def discard_model(self) -> None:
+        self._model = None
+
+    @abstractmethod
+    def load_model(self) -> CreditsModel: ...
+
+    @abstractmethod
+    def commit(self, tracking: Tracking) -> None:
+        """Write the model's changed rows and the tracking position atomically."""
+
+    def wait_for(self, position: int | None, timeout: float) -> bool:
+        """Block until the view has processed `position` (read-your-writes); False on timeout."""
+        if position is None:
+            return True
+        deadline = time.monotonic() + timeout
+        delay = 0.001
+        while True:
+            current = self.max_tracking_id(APPLICATION_NAME)
+            if current is not None and current >= position:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+
+
+class MemoryCreditsView(POPOTrackingRecorder, CreditsView):
+    """In memory: as-of replays and verification scratch stores."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._model = CreditsModel()
+        self.lock = threading.Lock()
+
+    def load_model(self) -> CreditsModel:
+        return CreditsModel()
+
+    def commit(self, tracking: Tracking) -> None:
+        self.model.changes.__init__()  # type: ignore[misc]
+        self.insert_tracking(tracking)
+
+
+class SQLCreditsView(CreditsView):
+    """The rows shared by the SQLite and PostgreSQL stores ('?' placeholders)."""
+
+    placeholder = "?"
+
+    @contextmanager
+    @abstractmethod
+    def cursor(self, *, commit: bool) -> Iterator[Any]: ...
+
+    @abstractmethod
+    def insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None: ...
+
+    @abstractmethod
+    def tracking_table(self) -> str: ...
+
+    def sql(self, statement: str) -> str:
+        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+
+    def create_view_tables(self) -> None:
+        with self.cursor(commit=True) as c:
+            for statement in DDL:
+                c.execute(statement)
+
+    def select(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        with self.cursor(commit=False) as c:
+            c.execute(self.sql(statement), params)
+            return list(c.fetchall())
+
+    # -- the writer -----------------------------------------------------------------------
+
+    def load_model(self) -> CreditsModel:
+        model = CreditsModel()
+        with self.cursor(commit=False) as c:
+            c.execute("SELECT doc FROM v_contracts")
+            for row in c.fetchall():
+                model.load_contract(contract_from_doc(json.loads(row["doc"])))
+            c.execute("SELECT doc FROM v_incidents")
+            for row in c.fetchall():
+                model.load_incident(incident_from_doc(json.loads(row["doc"])))
+            c.execute("SELECT doc FROM v_maintenance")
+            for row in c.fetchall():
+                model.load_maintenance(maintenance_from_doc(json.loads(row["doc"])))
+            lines: dict[tuple[str, str], list[LineRow]] = {}
+            c.execute("SELECT contract_id, month, doc FROM v_downtime ORDER BY contract_id, month, service, region")
+            for row in c.fetchall():
+                lines.setdefault((row["contract_id"], row["month"]), []).append(LineRow(**json.loads(row["doc"])))
+            c.execute("SELECT * FROM v_periods")
+            for row in c.fetchall():
+                model.load_period(
+                    PeriodRow(
+                        row["contract_id"],
+                        row["customer_id"],
+                        row["month"],
+                        row["year_start"],
+                        tuple(lines.get((row["contract_id"], row["month"]), ())),
+                        row["credit_minor"],
+                        row["granted_minor"],
+                        row["capped_minor"],
+                        bool(row["provisional"]),
+                    )
+                )
+            c.execute("SELECT * FROM v_contract_years")
+            for row in c.fetchall():
+                model.load_year(YearRow(**{k: row[k] for k in YearRow.__dataclass_fields__}))
+            c.execute("SELECT * FROM v_claims")
+            for row in c.fetchall():
+                model.claims[row["claim_id"]] = ClaimRow(**{k: row[k] for k in ClaimRow.__dataclass_fields__})
+        return model
+
+    def commit(self, tracking: Tracking) -> None:
+        model = self.model
+        try:
+            with self.cursor(commit=True) as c:
+                self.write_changes(c, model)
+                self.insert_tracking_in(c, tracking)
+        except BaseException:
+            # The stored rows are the truth: reload them before processing anything else.
+            self.discard_model()
+            raise
+        model.changes.__init__()  # type: ignore[misc]
+
+    def write_changes(self, c: Any, model: CreditsModel, everything: bool = False) -> None:
+        ch = model.changes
+        sql = self.sql
+        contracts = model.contracts.keys() if everything else ch.contracts
+        c.executemany(
+            sql(
+                "INSERT INTO v_contracts VALUES (?, ?, ?) ON CONFLICT (contract_id) DO UPDATE "
+                "SET customer_id = excluded.customer_id, doc = excluded.doc"
+            ),
+            [
+                (cid, model.contracts[cid].customer_id, dumps(contract_doc(model.contracts[cid])))
+                for cid in sorted(contracts)
+            ],
+        )
+        incidents = model.incidents.keys() if everything else ch.incidents
+        c.executemany(
+            sql(
+                "INSERT INTO v_incidents VALUES (?, ?, ?, ?, ?) ON CONFLICT (incident_id) DO UPDATE SET "
+                "service = excluded.service, started_at = excluded.started_at, "
+                "ended_at = excluded.ended_at, doc = excluded.doc"
+            ),
+            [
+                (i.incident_id, i.service, i.started_at, i.ended_at, dumps(incident_doc(i)))
+                for i in (model.incidents[k] for k in sorted(incidents))
+            ],
+        )
+        maintenance = model.maintenance.keys() if everything else ch.maintenance
+        c.executemany(
+            sql(
+                "INSERT INTO v_maintenance VALUES (?, ?, ?, ?, ?) ON CONFLICT (maintenance_id) DO UPDATE SET "
+                "service = excluded.service, starts_at = excluded.starts_at, "
+                "ends_at = excluded.ends_at, doc = excluded.doc"
+            ),
+            [
+                (m.maintenance_id, m.service, m.starts_at, m.ends_at, dumps(maintenance_doc(m)))
+                for m in (model.maintenance[k] for k in sorted(maintenance))
+            ],
+        )
+        periods = model.periods.keys() if everything else ch.periods
+        gone = [key for key in sorted(periods) if key not in model.periods]
+        present = [model.periods[key] for key in sorted(periods) if key in model.periods]
+        if not everything:
+            c.executemany(sql("DELETE FROM v_downtime WHERE contract_id = ? AND month = ?"), sorted(periods))
+            c.executemany(sql("DELETE FROM v_periods WHERE contract_id = ? AND month = ?"), gone)
+        c.executemany(
+            sql("INSERT INTO v_downtime VALUES (?, ?, ?, ?, ?, ?)"),
+            [
+                (p.contract_id, p.month, line.service, line.region, line.downtime_seconds, dumps(line.doc()))
+                for p in present
+                for line in p.lines
+            ],
+        )
+        c.executemany(
+            sql(
+                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE SET "
+                "customer_id = excluded.customer_id, year_start = excluded.year_start, "
+                "credit_minor = excluded.credit_minor, granted_minor = excluded.granted_minor, "
+                "capped_minor = excluded.capped_minor, provisional = excluded.provisional"
+            ),
+            [
+                (p.contract_id, p.month, p.customer_id, p.year_start, p.credit_minor, p.granted_minor, p.capped_minor, int(p.provisional))
+                for p in present
+            ],
+        )
+        years = model.years.keys() if everything else ch.years
+        if not everything:
+            c.executemany(
+                sql("DELETE FROM v_contract_years WHERE contract_id = ? AND starts_on = ?"),
+                [key for key in sorted(years) if key not in model.years],
+            )
+        c.executemany(
+            sql(
+                "INSERT INTO v_contract_years VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, starts_on) "
+                "DO UPDATE SET customer_id = excluded.customer_id, cap_minor = excluded.cap_minor, "
+                "credit_minor = excluded.credit_minor, granted_minor = excluded.granted_minor, "
+                "capped_minor = excluded.capped_minor, remaining_minor = excluded.remaining_minor"
+            ),
+            [
+                (y.contract_id, y.starts_on, y.customer_id, y.cap_minor, y.credit_minor, y.granted_minor, y.capped_minor, y.remaining_minor)
+                for y in (model.years[k] for k in sorted(years) if k in model.years)
+            ],
+        )
+        claims = model.claims.keys() if everything else ch.claims
+        c.executemany(
+            sql("INSERT INTO v_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim_id) DO NOTHING"),
+            [
+                (r.claim_id, r.customer_id, r.month, r.channel, r.recorded_at)
+                for r in (model.claims[k] for k in sorted(claims))
+            ],
+        )
+
+    def replace_all(self, model: CreditsModel, position: int | None) -> None:
+        """Drop every view row and write `model` in its place with its position, atomically."""
+        with self.cursor(commit=True) as c:
+            for table in VIEW_TABLES:
+                c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+            c.execute(self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name = ?"), (APPLICATION_NAME,))
+            self.write_changes(c, model, everything=True)
+            if position is not None:
+                self.insert_tracking_in(c, Tracking(APPLICATION_NAME, position))
+        self.discard_model()
+
+    def dump_rows(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every view row, ordered, for comparing a live view with a rebuild."""
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        with self.cursor(commit=False) as c:
+            for table in VIEW_TABLES:
+                c.execute(f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608
+                out[table] = sorted(tuple(row[k] for k in row.keys()) for row in c.fetchall())
+        return out
+
+
+class SQLiteCreditsView(SQLiteTrackingRecorder, SQLCreditsView):
+    placeholder = "?"
+
+    def create_table(self) -> None:
+        super().create_table()
+        self.create_view_tables()
+
+    @contextmanager
+    def cursor(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as c:
+            yield c
+
+    def insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+    def tracking_table(self) -> str:
+        return "tracking"
+
+
+class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
+    placeholder = "%s"
+
+    def create_table(self) -> None:
+        super().create_table()
+        self.create_view_tables()
+
+    @contextmanager
+    def cursor(self, *, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as c:
+            yield c
+
+    def insert_tracking_in(self, cursor: Any, tracking: Tracking) -> None:
+        self._insert_tracking(cursor, tracking)
+
+    def tracking_table(self) -> str:
+        return self.tracking_table_name
