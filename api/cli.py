@@ -1,1 +1,212 @@
-def main() -> None: ...
+"""The `sla-credits` command line: serve, load data, rebuild views and ask for credits."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from api.settings import Settings
+
+cli = typer.Typer(
+    help=(
+        "sla-credits: service credits decided by rule, not by volume.\n\n"
+        "Every command reads SLACREDITS_DATABASE_URL (default: a SQLite file under ./data/). "
+        "Start with `sla-credits quickstart` for a demo service, or `sla-credits --help COMMAND`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="API processes; with more than one, the projection runs in its own process.")] = 1,
+) -> None:
+    """Start the HTTP API (uvicorn). Open http://HOST:PORT/docs to try it."""
+    import uvicorn
+
+    settings = _settings()
+    projector: subprocess.Popen[bytes] | None = None
+    if workers > 1 and settings.run_projection:
+        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"])  # noqa: S603
+        os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
+    try:
+        uvicorn.run(
+            "api.app:create_app_from_environment",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+            access_log=False,
+        )
+    finally:
+        if projector is not None:
+            projector.send_signal(signal.SIGTERM)
+            projector.wait(timeout=10)
+
+
+@cli.command()
+def project() -> None:
+    """Run the projection that keeps the read models (use with `serve --workers N`)."""
+    from projections.runner import LiveProjection
+
+    settings = _settings()
+    live = LiveProjection(settings.database_url).start()
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    err.print(f"projection running on {_redact(settings.database_url)}; Ctrl-C stops it")
+    while not stop:
+        time.sleep(0.2)
+    live.stop()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSONL file: one command a line, {\"kind\": ..., fields}.", exists=True, dir_okay=False)],
+) -> None:
+    """Record the commands of a JSONL file (API.md "Command line"); bad lines are reported by number."""
+    from api.importer import import_lines
+    from projections.stores import open_application
+
+    settings = _settings()
+    app = open_application(settings.database_url)
+    total = sum(1 for _ in file.open(encoding="utf-8"))
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err, transient=True
+    ) as bar:
+        task = bar.add_task("import", total=total)
+        with file.open(encoding="utf-8") as lines:
+            report = import_lines(app, lines, progress=lambda n: bar.advance(task, n))
+    elapsed = time.perf_counter() - started
+    app.close()
+    for number, reason in report.errors:
+        err.print(f"line {number}: {reason}", markup=False, highlight=False)
+    err.print(
+        f"{report.lines} lines: {report.recorded} recorded, {report.unchanged} already recorded, "
+        f"{len(report.errors)} refused ({elapsed:.2f}s, {report.recorded / elapsed if elapsed else 0:.0f} facts/s)"
+    )
+    raise typer.Exit(1 if report.errors else 0)
+
+
+@cli.command()
+def rebuild() -> None:
+    """Drop every read model and rebuild it from the recorded facts (position 0)."""
+    from projections.runner import rebuild as _rebuild
+
+    started = time.perf_counter()
+    n = _rebuild(_settings().database_url)
+    err.print(f"rebuilt the read models from {n} facts in {time.perf_counter() - started:.2f}s")
+
+
+def _parse_instant(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise typer.BadParameter("must be an RFC 3339 instant, e.g. 2026-03-01T00:00:00Z") from None
+    if value.tzinfo is None:
+        raise typer.BadParameter("must carry a UTC offset, e.g. 2026-03-01T00:00:00Z")
+    return value.astimezone(UTC)
+
+
+@cli.command()
+def credits(
+    customer_id: Annotated[str, typer.Argument(help="The customer whose credits to print.")],
+    from_: Annotated[str, typer.Option("--from", help="First month, YYYY-MM.")],
+    to: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM.")],
+    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Figures as known at this instant (RFC 3339).")] = None,  # noqa: UP007
+) -> None:
+    """Print the credits answer of API.md for a customer as JSON."""
+    from domain.errors import DomainError
+    from projections.service import CreditsService
+
+    settings = _settings()
+    service = CreditsService(settings.database_url)
+    try:
+        document = service.credits(customer_id, from_, to, _parse_instant(as_of))
+    except DomainError as e:
+        err.print(f"{e.field}: {e.reason}")
+        raise typer.Exit(2) from None
+    finally:
+        service.close()
+    out.print_json(json.dumps(document))
+
+
+@cli.command()
+def demo() -> None:
+    """Load the demo data set (a dozen customers, two years of incidents) unless already loaded."""
+    from api.demo import load_demo
+
+    settings = _settings()
+    loaded = load_demo(settings.database_url)
+    err.print("demo data loaded" if loaded else "demo data already present; nothing recorded")
+
+
+@cli.command()
+def quickstart(
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Load the demo once, create API keys for every role (kept in data/api-keys.env), and serve."""
+    from api.demo import load_demo
+
+    keys_file = Path("data/api-keys.env")
+    keys_file.parent.mkdir(parents=True, exist_ok=True)
+    if not keys_file.exists():
+        pairs = ",".join(f"{r}:{r[:3]}-{secrets.token_urlsafe(18)}" for r in ("admin", "ingest", "account_manager", "billing", "auditor"))
+        keys_file.write_text(f"SLACREDITS_API_KEYS={pairs}\n", encoding="utf-8")
+        keys_file.chmod(0o600)
+    os.environ.setdefault("SLACREDITS_API_KEYS", keys_file.read_text(encoding="utf-8").strip().split("=", 1)[1])
+    settings = _settings()
+    if load_demo(settings.database_url):
+        err.print("loaded the demo data")
+    err.print(f"\n[bold]sla-credits[/] on {_redact(settings.database_url)}")
+    err.print(f"Open http://127.0.0.1:{port}/docs, press Authorize and paste one of these keys:")
+    for key in settings.keys():
+        err.print(f"  {key.role:16} {key.key}", markup=False, highlight=False)
+    err.print("(kept in data/api-keys.env; try customer 'northwind' from 2025-01 to 2026-10)\n")
+    serve(host="127.0.0.1", port=port, workers=1)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -14,7 +14,7 @@ from eventsourcing.projection import ProjectionRunner
 from domain.application import APPLICATION_NAME, CreditsApplication
 from projections.credits_projection import CreditsProjection
 from projections.stores import open_view, store_env
-from projections.views import MemoryCreditsView, PostgresCreditsView, SQLCreditsView, SQLiteCreditsView
+from projections.views import CreditsView, MemoryCreditsView, PostgresCreditsView, SQLCreditsView, SQLiteCreditsView
 
 log = logging.getLogger("sla_credits.projection")
 PAGE = 2000
@@ -95,3 +95,13 @@ class LiveProjection:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+
+
+def catch_up(app: CreditsApplication, view: CreditsView) -> int | None:
+    """Process, in this thread, every fact the view has not seen yet (one writer at a time:
+    a concurrent writer makes the tracking insert fail and nothing is written twice)."""
+    projection = CreditsProjection(view)
+    after = view.max_tracking_id(APPLICATION_NAME) or 0
+    for event, tracking in recorded_events(app, after=after):
+        projection.process_event(event, tracking)
+    return view.max_tracking_id(APPLICATION_NAME)

@@ -1,0 +1,46 @@
+"""Our own settings (SLACREDITS_*), read once at start-up."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from projections.stores import DEFAULT_URL
+
+ROLES = ("admin", "ingest", "account_manager", "billing", "auditor")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SLACREDITS_", extra="ignore")
+
+    database_url: str = DEFAULT_URL
+    api_keys: str = ""
+    # run the projection inside this process (one process on SQLite; `sla-credits project` otherwise)
+    run_projection: bool = True
+    # how long a query waits for the projection to reach the caller's own write
+    read_wait_seconds: float = 5.0
+    pool_size: int = 5
+
+    def keys(self) -> list[ApiKey]:
+        out = []
+        for pair in (p.strip() for p in self.api_keys.split(",")):
+            if not pair:
+                continue
+            role, sep, key = pair.partition(":")
+            if not sep or role not in ROLES or not key:
+                raise ValueError(
+                    f"SLACREDITS_API_KEYS: each entry is role:key with a role among {', '.join(ROLES)}"
+                )
+            out.append(ApiKey(role, key))
+        return out
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    role: str
+    key: str
+
+    def matches(self, presented: str) -> bool:
+        return hmac.compare_digest(self.key.encode(), presented.encode())

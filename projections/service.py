@@ -1,0 +1,76 @@
+"""The query side as one object: read models, read-your-writes, as-of replays."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from domain.application import APPLICATION_NAME, CreditsApplication
+from domain.calendar import Month, to_micros
+from domain.errors import InvalidValueError
+from projections.queries import credits_document
+from projections.readers import ModelReader, Reader, SQLReader
+from projections.runner import catch_up, replay
+from projections.stores import open_view, store_env
+from projections.views import SQLCreditsView
+
+MAX_MONTHS = 120
+
+
+class ProjectionBehindError(Exception):
+    """The read model did not reach the caller's write in time (the projection is down or slow)."""
+
+
+def month_range(first: str, last: str) -> tuple[Month, Month]:
+    a = Month.parse(first, "from")
+    b = Month.parse(last, "to")
+    if a > b:
+        raise InvalidValueError("from", "must not be after to")
+    if (b.year - a.year) * 12 + b.month - a.month + 1 > MAX_MONTHS:
+        raise InvalidValueError("to", f"a range covers at most {MAX_MONTHS} months (10 years)")
+    return a, b
+
+
+class CreditsService:
+    def __init__(self, url: str, app: CreditsApplication | None = None, pool_size: int = 5) -> None:
+        self.url = url
+        self.app = app or CreditsApplication(env=store_env(url, pool_size=pool_size))
+        view = open_view(url)
+        assert isinstance(view, SQLCreditsView)  # noqa: S101
+        self.view = view
+        self.reader = SQLReader(view)
+
+    def close(self) -> None:
+        self.app.close()
+        self.view.close() if hasattr(self.view, "close") else None
+
+    def position(self) -> int | None:
+        return self.view.max_tracking_id(APPLICATION_NAME)
+
+    def catch_up(self) -> int | None:
+        """Bring the views up to date in this thread (CLI use, when no projection runs)."""
+        return catch_up(self.app, self.view)
+
+    def wait_for(self, position: int | None, timeout: float) -> None:
+        if not self.view.wait_for(position, timeout):
+            raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")
+
+    def reader_at(self, as_of: datetime | None) -> tuple[Reader, int]:
+        """The reader and "now" for live figures or for figures as known at `as_of`."""
+        now = datetime.now(UTC)
+        if as_of is None:
+            return self.reader, to_micros(now)
+        if as_of.tzinfo is None:
+            raise InvalidValueError("as_of", "must carry a UTC offset")
+        if as_of > now:
+            raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
+        return ModelReader(replay(self.app, known_at=as_of).model), to_micros(as_of)
+
+    def credits(
+        self, customer_id: str, first: str, last: str, as_of: datetime | None = None, catch_up: bool = True
+    ) -> dict[str, Any]:
+        a, b = month_range(first, last)
+        if catch_up and as_of is None:
+            self.catch_up()
+        reader, now = self.reader_at(as_of)
+        return credits_document(reader, customer_id, a, b, now, as_of)
