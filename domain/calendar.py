@@ -53,13 +53,7 @@ class Month:
 
     @classmethod
     def parse(cls, text: str, field: str = "month") -> Month:
-        parts = text.split("-")
-        if len(parts) != 2 or len(parts[0]) != 4 or len(parts[1]) != 2 or not all(p.isdigit() for p in parts):
-            raise InvalidValueError(field, f"must be a month YYYY-MM, got {text!r}")
-        year, month = int(parts[0]), int(parts[1])
-        if not 1 <= month <= 12 or year < 1:
-            raise InvalidValueError(field, f"must be a month YYYY-MM, got {text!r}")
-        return cls(year, month)
+        return _parse_month(text, field)
 
     @classmethod
     def of(cls, day: date) -> Month:
@@ -75,6 +69,16 @@ class Month:
         return f"{self.year:04d}-{self.month:02d}"
 
 
+@lru_cache(maxsize=4096)
+def _parse_month(text: str, field: str) -> Month:
+    parts = text.split("-")
+    valid = len(parts) == 2 and len(parts[0]) == 4 and len(parts[1]) == 2 and all(p.isdigit() for p in parts)
+    if not valid or not 1 <= int(parts[1]) <= 12 or int(parts[0]) < 1:
+        raise InvalidValueError(field, f"must be a month YYYY-MM, got {text!r}")
+    return Month(int(parts[0]), int(parts[1]))
+
+
+@lru_cache(maxsize=1 << 16)
 def local_midnight(day: date, tz: ZoneInfo) -> datetime:
     """The first instant of `day` in `tz`, in UTC.
 
@@ -99,6 +103,7 @@ class Window:
         return start < self.end and (end is None or end > self.start)
 
 
+@lru_cache(maxsize=1 << 16)
 def month_window(month: Month, tz: ZoneInfo) -> Window:
     """Step 1: local midnight on the 1st to local midnight on the next 1st (real elapsed time)."""
     return Window(
@@ -107,6 +112,7 @@ def month_window(month: Month, tz: ZoneInfo) -> Window:
     )
 
 
+@lru_cache(maxsize=1 << 18)
 def measured_window(month: Month, tz: ZoneInfo, starts_on: date, ends_on: date | None) -> Window | None:
     """Step 2: the part of the month in which the contract is active, or None."""
     whole = month_window(month, tz)

@@ -44,32 +44,58 @@ class Changes:
 
 
 class _TimeIndex:
-    """Ids by service and UTC month, plus the unresolved ones, for candidate look-ups."""
+    """Ids by (service, region) and UTC month, plus the unresolved ones, for candidate look-ups.
+    An id for every region is filed under the region "*"."""
 
     def __init__(self) -> None:
-        self.buckets: dict[str, dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
-        self.open: dict[str, set[str]] = defaultdict(set)
+        self.buckets: dict[tuple[str, str], dict[int, set[str]]] = defaultdict(lambda: defaultdict(set))
+        self.open: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.regions: dict[str, set[str]] = defaultdict(set)
 
-    def add(self, key: str, service: str, start: int, end: int | None) -> None:
-        if end is None:
-            self.open[service].add(key)
-            return
-        for m in range(utc_month_index(start), utc_month_index(end - 1) + 1):
-            self.buckets[service][m].add(key)
+    def _keys(self, service: str, regions: tuple[str, ...]) -> list[tuple[str, str]]:
+        return [(service, r) for r in (regions or ("*",))]
 
-    def remove(self, key: str, service: str, start: int, end: int | None) -> None:
-        if end is None:
-            self.open[service].discard(key)
-            return
-        for m in range(utc_month_index(start), utc_month_index(end - 1) + 1):
-            self.buckets[service][m].discard(key)
+    def add(self, key: str, service: str, regions: tuple[str, ...], start: int, end: int | None) -> None:
+        for k in self._keys(service, regions):
+            self.regions[service].add(k[1])
+            if end is None:
+                self.open[k].add(key)
+                continue
+            for m in range(utc_month_index(start), utc_month_index(end - 1) + 1):
+                self.buckets[k][m].add(key)
 
-    def candidates(self, service: str, window: Window) -> set[str]:
-        found = set(self.open.get(service, ()))
-        by_month = self.buckets.get(service)
-        if by_month:
-            for m in range(utc_month_index(window.start), utc_month_index(window.end - 1) + 1):
-                found |= by_month.get(m, set())
+    def remove(self, key: str, service: str, regions: tuple[str, ...], start: int, end: int | None) -> None:
+        for k in self._keys(service, regions):
+            if end is None:
+                self.open[k].discard(key)
+                continue
+            for m in range(utc_month_index(start), utc_month_index(end - 1) + 1):
+                self.buckets[k][m].discard(key)
+
+    def candidates(self, service: str, window: Window, region: str | None = None) -> set[str]:
+        regions = self.regions.get(service, set()) if region is None else {region, "*"}
+        found: set[str] = set()
+        months = range(utc_month_index(window.start), utc_month_index(window.end - 1) + 1)
+        for r in regions:
+            k = (service, r)
+            found |= self.open.get(k, set())
+            by_month = self.buckets.get(k)
+            if by_month:
+                for m in months:
+                    found |= by_month.get(m, set())
+        return found
+
+    def unresolved(self, service: str) -> set[str]:
+        found: set[str] = set()
+        for r in self.regions.get(service, set()):
+            found |= self.open.get((service, r), set())
+        return found
+
+    def all_of(self, service: str) -> set[str]:
+        found = self.unresolved(service)
+        for r in self.regions.get(service, set()):
+            for bucket in self.buckets.get((service, r), {}).values():
+                found |= bucket
         return found
 
 
@@ -78,6 +104,7 @@ class CreditsModel:
         self.contracts: dict[str, ContractFacts] = {}
         self.contracts_by_service: dict[str, set[str]] = defaultdict(set)
         self.contracts_by_customer: dict[str, set[str]] = defaultdict(set)
+        self.contracts_by_service_region: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.incidents: dict[str, IncidentFacts] = {}
         self.maintenance: dict[str, MaintenanceFacts] = {}
         self.periods: dict[tuple[str, str], PeriodRow] = {}
@@ -87,19 +114,23 @@ class CreditsModel:
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
         self.changes = Changes()
+        # Replays defer the recomputation to `flush()`: each period is computed once at the end.
+        # The rows are a function of the final facts only, so the result is the same.
+        self.deferred = False
+        self._dirty: dict[str, set[Month]] = defaultdict(set)
 
     # -- look-ups shared with the queries --------------------------------------------------
 
-    def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]:
-        ids = self._incident_index.candidates(service, window)
+    def incidents_for(self, service: str, window: Window, region: str | None = None) -> list[IncidentFacts]:
+        ids = self._incident_index.candidates(service, window, region)
         found = [self.incidents[i] for i in ids]
         return sorted(
             (i for i in found if window.overlaps(i.started_at, i.ended_at)),
             key=lambda i: (i.started_at, i.incident_id),
         )
 
-    def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]:
-        ids = self._maintenance_index.candidates(service, window)
+    def maintenance_for(self, service: str, window: Window, region: str | None = None) -> list[MaintenanceFacts]:
+        ids = self._maintenance_index.candidates(service, window, region)
         found = [self.maintenance[i] for i in ids]
         return sorted(
             (m for m in found if window.overlaps(m.starts_at, m.ends_at)),
@@ -107,7 +138,7 @@ class CreditsModel:
         )
 
     def open_incidents_for(self, service: str) -> list[IncidentFacts]:
-        return [self.incidents[i] for i in sorted(self._incident_index.open.get(service, ()))]
+        return [self.incidents[i] for i in sorted(self._incident_index.unresolved(service))]
 
     # -- loading (from stored rows, without recomputation) ------------------------------------
 
@@ -116,14 +147,16 @@ class CreditsModel:
         self.contracts_by_customer[c.customer_id].add(c.contract_id)
         for service in _services(c):
             self.contracts_by_service[service].add(c.contract_id)
+        for sub in _subscriptions(c):
+            self.contracts_by_service_region[(sub.service, sub.region)].add(c.contract_id)
 
     def load_incident(self, i: IncidentFacts) -> None:
         self.incidents[i.incident_id] = i
-        self._incident_index.add(i.incident_id, i.service, i.started_at, i.ended_at)
+        self._incident_index.add(i.incident_id, i.service, i.regions, i.started_at, i.ended_at)
 
     def load_maintenance(self, m: MaintenanceFacts) -> None:
         self.maintenance[m.maintenance_id] = m
-        self._maintenance_index.add(m.maintenance_id, m.service, m.starts_at, m.ends_at)
+        self._maintenance_index.add(m.maintenance_id, m.service, m.regions, m.starts_at, m.ends_at)
 
     def load_period(self, p: PeriodRow) -> None:
         self.periods[(p.contract_id, p.month)] = p
@@ -134,57 +167,72 @@ class CreditsModel:
 
     # -- facts ----------------------------------------------------------------------------
 
-    def put_contract(self, c: ContractFacts, since: date | None, horizon: int) -> None:
+    def put_contract(self, c: ContractFacts, since: date | None) -> None:
         """A contract was signed, amended (from `since`) or terminated."""
         old = self.contracts.get(c.contract_id)
         if old is not None:
             for service in _services(old):
                 self.contracts_by_service[service].discard(c.contract_id)
+            for sub in _subscriptions(old):
+                self.contracts_by_service_region[(sub.service, sub.region)].discard(c.contract_id)
         self.load_contract(c)
         self.changes.contracts.add(c.contract_id)
         months: set[Month] = set(Month.parse(m) for m in self.periods_by_contract.get(c.contract_id, ()))
         for service in _services(c):
-            for inc in self.incidents.values() if False else self._incidents_of_service(service):
-                months |= self._months_touched(c, inc.started_at, inc.ended_at, horizon)
+            for inc in self._incidents_of_service(service):
+                months |= self._months_touched(c, inc.started_at, inc.ended_at)
         if since is not None:
             months = {m for m in months if m >= Month.of(since)}
+        self._drop_inactive_periods(c)
         self._recompute(c, months)
 
-    def put_incident(self, new: IncidentFacts, horizon: int, only_customer: str | None = None) -> None:
+    def put_incident(self, new: IncidentFacts, only_customer: str | None = None) -> None:
         old = self.incidents.get(new.incident_id)
         if old is not None:
-            self._incident_index.remove(old.incident_id, old.service, old.started_at, old.ended_at)
+            self._incident_index.remove(old.incident_id, old.service, old.regions, old.started_at, old.ended_at)
         self.load_incident(new)
         self.changes.incidents.add(new.incident_id)
         versions = [new] if old is None else [old, new]
         contract_ids: set[str] = set()
         for v in versions:
-            contract_ids |= self.contracts_by_service.get(v.service, set())
+            contract_ids |= self._contracts_in_scope(v.service, v.regions, v.customers)
         if only_customer is not None:
             contract_ids &= self.contracts_by_customer.get(only_customer, set())
+        local_months: dict[str, set[Month]] = {}  # per time zone: computed once, clipped per contract
         for cid in sorted(contract_ids):
             c = self.contracts[cid]
-            if not any(_may_affect(v, c) for v in versions):
-                continue
-            months: set[Month] = set()
-            for v in versions:
-                months |= self._months_touched(c, v.started_at, v.ended_at, horizon)
-            self._recompute(c, months)
+            months = local_months.get(c.timezone)
+            if months is None:
+                months = set()
+                for v in versions:
+                    months |= _local_months(c, v.started_at, v.ended_at)
+                local_months[c.timezone] = months
+            first, last = Month.of(c.starts_on), None if c.ends_on is None else Month.of(c.ends_on)
+            self._recompute(c, {m for m in months if m >= first and (last is None or m <= last)})
+
+    def _contracts_in_scope(self, service: str, regions: tuple[str, ...], customers: tuple[str, ...]) -> set[str]:
+        if regions:
+            found: set[str] = set()
+            for region in regions:
+                found |= self.contracts_by_service_region.get((service, region), set())
+        else:
+            found = set(self.contracts_by_service.get(service, set()))
+        if customers:
+            of_customers: set[str] = set()
+            for customer in customers:
+                of_customers |= self.contracts_by_customer.get(customer, set())
+            found &= of_customers
+        return found
 
     def put_maintenance(self, new: MaintenanceFacts) -> None:
         old = self.maintenance.get(new.maintenance_id)
         if old is not None:
-            self._maintenance_index.remove(old.maintenance_id, old.service, old.starts_at, old.ends_at)
+            self._maintenance_index.remove(old.maintenance_id, old.service, old.regions, old.starts_at, old.ends_at)
         self.load_maintenance(new)
         self.changes.maintenance.add(new.maintenance_id)
-        for cid in sorted(self.contracts_by_service.get(new.service, set())):
+        for cid in sorted(self._contracts_in_scope(new.service, new.regions, ())):
             c = self.contracts[cid]
-            if new.regions and not any(s.region in new.regions for s in _subscriptions(c) if s.service == new.service):
-                continue
-            months = self._months_touched(c, new.starts_at, new.ends_at, new.ends_at)
-            # only months that already have downtime can change: maintenance only removes it
-            existing = self.periods_by_contract.get(cid, set())
-            self._recompute(c, {m for m in months if str(m) in existing})
+            self._recompute(c, self._months_touched(c, new.starts_at, new.ends_at))
 
     def put_claim(self, claim: ClaimRow) -> None:
         self.claims[claim.claim_id] = claim
@@ -193,18 +241,16 @@ class CreditsModel:
     # -- recomputation --------------------------------------------------------------------
 
     def _incidents_of_service(self, service: str) -> Iterable[IncidentFacts]:
-        index = self._incident_index
-        ids: set[str] = set(index.open.get(service, ()))
-        for bucket in index.buckets.get(service, {}).values():
-            ids |= bucket
-        return (self.incidents[i] for i in ids)
+        return (self.incidents[i] for i in self._incident_index.all_of(service))
 
-    def _months_touched(self, c: ContractFacts, start: int, end: int | None, horizon: int) -> set[Month]:
-        tz = c.tz
-        last = (end - 1) if end is not None else max(horizon, start)
-        first_m = Month.of(local_date(start, tz))
-        last_m = Month.of(local_date(last, tz))
-        first_m = max(first_m, Month.of(c.starts_on))
+    def _months_touched(self, c: ContractFacts, start: int, end: int | None) -> set[Month]:
+        """The contract's months that [start, end) overlaps. An unresolved incident touches only
+        its first month here: later months are recomputed by every query (they depend on "now"),
+        so storing them would only make the rows depend on when facts were processed."""
+        months = _local_months(c, start, end)
+        if not months:
+            return months
+        first_m, last_m = max(min(months), Month.of(c.starts_on)), max(months)
         if c.ends_on is not None:
             last_m = min(last_m, Month.of(c.ends_on))
         return set(months_between(first_m, last_m)) if first_m <= last_m else set()
@@ -214,16 +260,46 @@ class CreditsModel:
         if windows is None:
             return None
         _, window = windows
-        services = {s.service for s in _subscriptions(c)}
-        incidents: list[IncidentFacts] = []
-        maintenance: list[MaintenanceFacts] = []
-        for service in sorted(services):
-            incidents += self.incidents_for(service, window)
-            maintenance += self.maintenance_for(service, window)
-        return compute_period(c, month, incidents, maintenance, now)
+        incidents: dict[str, IncidentFacts] = {}
+        maintenance: dict[str, MaintenanceFacts] = {}
+        for service, region in sorted({(s.service, s.region) for s in _subscriptions(c)}):
+            for i in self.incidents_for(service, window, region):
+                incidents[i.incident_id] = i
+            for m in self.maintenance_for(service, window, region):
+                maintenance[m.maintenance_id] = m
+        return compute_period(
+            c,
+            month,
+            sorted(incidents.values(), key=lambda i: (i.started_at, i.incident_id)),
+            sorted(maintenance.values(), key=lambda m: (m.starts_at, m.maintenance_id)),
+            now,
+        )
+
+    def flush(self) -> None:
+        """Compute every period deferred during a replay."""
+        dirty, self._dirty = self._dirty, defaultdict(set)
+        self.deferred = False
+        for cid in sorted(dirty):
+            self._recompute(self.contracts[cid], dirty[cid])
+
+    def _drop_inactive_periods(self, c: ContractFacts) -> None:
+        """A contract whose dates changed may have left stored periods outside its active time."""
+        cid = c.contract_id
+        touched: dict[str, Month] = {}
+        for m in sorted(self.periods_by_contract.get(cid, set())):
+            if period_window(c, Month.parse(m)) is None:
+                old = self.periods.pop((cid, m))
+                self.periods_by_contract[cid].discard(m)
+                self.changes.periods.add((cid, m))
+                touched.setdefault(old.year_start, Month.parse(m))
+        for year_start, first in touched.items():
+            self._allocate(c, year_start, first)
 
     def _recompute(self, c: ContractFacts, months: set[Month]) -> None:
         if not months:
+            return
+        if self.deferred:
+            self._dirty[c.contract_id] |= months
             return
         cid = c.contract_id
         touched_years: dict[str, Month] = {}
@@ -260,13 +336,6 @@ class CreditsModel:
                 self.periods_by_contract[cid].add(str(month))
                 self.changes.periods.add(key)
             touched_years.setdefault(year_start, month)
-        # A contract whose dates changed may have left stored periods outside its active time.
-        for m in sorted(self.periods_by_contract.get(cid, set())):
-            if period_window(c, Month.parse(m)) is None:
-                old = self.periods.pop((cid, m))
-                self.periods_by_contract[cid].discard(m)
-                self.changes.periods.add((cid, m))
-                touched_years.setdefault(old.year_start, Month.parse(m))
         for year_start, first in touched_years.items():
             self._allocate(c, year_start, first)
 
@@ -286,8 +355,7 @@ class CreditsModel:
         cap = cap_for_year(c, date.fromisoformat(year_start))
         allocation = allocate_annual_cap(cap, [(Month.parse(p.month), p.credit_minor) for p in rows])
         for p, grant in zip(rows, allocation.grants, strict=True):
-            if Month.parse(p.month) < first_changed and (p.granted_minor, p.capped_minor) == (grant.granted_minor, grant.capped_minor):
-                continue
+            # grants before the first changed month come out as they were: nothing is written
             if (p.granted_minor, p.capped_minor) != (grant.granted_minor, grant.capped_minor):
                 new = PeriodRow(**{**p.__dict__, "granted_minor": grant.granted_minor, "capped_minor": grant.capped_minor})
                 self.periods[(cid, p.month)] = new
@@ -315,8 +383,8 @@ def _services(c: ContractFacts) -> set[str]:
     return {s.service for s in _subscriptions(c)}
 
 
-def _may_affect(i: IncidentFacts, c: ContractFacts) -> bool:
-    """A cheap pre-filter; the rules decide exactly."""
-    if i.customers and c.customer_id not in i.customers:
-        return False
-    return any(s.service == i.service and (not i.regions or s.region in i.regions) for s in _subscriptions(c))
+def _local_months(c: ContractFacts, start: int, end: int | None) -> set[Month]:
+    """The months of the contract's time zone that [start, end) overlaps (unclipped)."""
+    tz = c.tz
+    last = (end - 1) if end is not None else start
+    return set(months_between(Month.of(local_date(start, tz)), Month.of(local_date(last, tz))))

@@ -37,11 +37,13 @@ def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = 
 def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None) -> MemoryCreditsView:
     """The read model from the log alone: every fact, or those recorded at or before `known_at`."""
     view = MemoryCreditsView()
+    view.model.deferred = True
     projection = CreditsProjection(view)
     for event, tracking in recorded_events(app, upto=upto):
         if known_at is not None and event.timestamp > known_at:
             continue
         projection.process_event(event, tracking)
+    view.model.flush()
     return view
 
 
@@ -83,6 +85,7 @@ class LiveProjection:
                     view_class=SQLiteCreditsView if self.url.startswith("sqlite") else PostgresCreditsView,
                     env=store_env(self.url, pool_size=2),
                 ) as runner:
+                    runner.view.latest_position = runner.app.recorder.max_notification_id
                     delay = 0.1
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)
@@ -102,6 +105,10 @@ def catch_up(app: CreditsApplication, view: CreditsView) -> int | None:
     a concurrent writer makes the tracking insert fail and nothing is written twice)."""
     projection = CreditsProjection(view)
     after = view.max_tracking_id(APPLICATION_NAME) or 0
-    for event, tracking in recorded_events(app, after=after):
-        projection.process_event(event, tracking)
+    view.latest_position = app.recorder.max_notification_id
+    try:
+        for event, tracking in recorded_events(app, after=after):
+            projection.process_event(event, tracking)
+    finally:
+        view.latest_position = None
     return view.max_tracking_id(APPLICATION_NAME)

@@ -10,11 +10,11 @@ import json
 import threading
 import time
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Tracking, TrackingRecorder
+from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError, Tracking, TrackingRecorder
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
@@ -195,8 +195,30 @@ class SQLCreditsView(CreditsView):
                 model.claims[row["claim_id"]] = ClaimRow(**{k: row[k] for k in ClaimRow.__dataclass_fields__})
         return model
 
+    # Set by the live runner: the log's last position. While the projection is behind it, up
+    # to `batch_limit` facts are applied to the model before one write; each write still
+    # carries the position of the last fact it covers, so a crash repeats or skips nothing.
+    latest_position: Callable[[], int | None] | None = None
+    batch_limit = 20_000
+    batch_seconds = 10.0
+    _batched = 0
+    _batch_started = 0.0
+
     def commit(self, tracking: Tracking) -> None:
         model = self.model
+        if self.latest_position is not None:
+            if self._batched == 0:
+                self._batch_started = time.monotonic()
+            self._batched += 1
+            if (
+                self._batched < self.batch_limit
+                and time.monotonic() - self._batch_started < self.batch_seconds
+                and tracking.notification_id < (self.latest_position() or 0)
+            ):
+                model.deferred = True
+                return
+        self._batched = 0
+        model.flush()
         try:
             with self.cursor(commit=True) as c:
                 self.write_changes(c, model)
@@ -319,12 +341,24 @@ class SQLCreditsView(CreditsView):
         return out
 
 
+def _create_once(create: Any) -> None:
+    """Two processes creating the tracking table at once: the loser finds it made and retries."""
+    for attempt in range(5):
+        try:
+            create()
+            return
+        except (IntegrityError, OperationalError, ProgrammingError):
+            if attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+
+
 class SQLiteCreditsView(SQLiteTrackingRecorder, SQLCreditsView):
     placeholder = "?"
 
     def create_table(self) -> None:
-        super().create_table()
-        self.create_view_tables()
+        _create_once(super().create_table)
+        _create_once(self.create_view_tables)
 
     @contextmanager
     def cursor(self, *, commit: bool) -> Iterator[Any]:
@@ -342,8 +376,8 @@ class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
     placeholder = "%s"
 
     def create_table(self) -> None:
-        super().create_table()
-        self.create_view_tables()
+        _create_once(super().create_table)
+        _create_once(self.create_view_tables)
 
     @contextmanager
     def cursor(self, *, commit: bool) -> Iterator[Any]:
