@@ -11,7 +11,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -40,7 +40,9 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(help="API processes; with more than one, the projection runs in its own process.")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="API processes; with more than one, the projection runs in its own process.")
+    ] = 1,
 ) -> None:
     """Start the HTTP API (uvicorn). Open http://HOST:PORT/docs to try it."""
     import uvicorn
@@ -48,7 +50,7 @@ def serve(
     settings = _settings()
     projector: subprocess.Popen[bytes] | None = None
     if workers > 1 and settings.run_projection:
-        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"])  # noqa: S603
+        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"])
         os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
     try:
         uvicorn.run(
@@ -72,7 +74,7 @@ def project() -> None:
     from projections.runner import LiveProjection
 
     settings = _settings()
-    live = LiveProjection(settings.database_url).start()
+    live = LiveProjection(settings.database_url, settings.projection_batch_seconds).start()
     stop = False
 
     def _stop(*_: object) -> None:
@@ -97,7 +99,9 @@ def _redact(url: str) -> str:
 
 @cli.command("import")
 def import_(
-    file: Annotated[Path, typer.Argument(help="JSONL file: one command a line, {\"kind\": ..., fields}.", exists=True, dir_okay=False)],
+    file: Annotated[
+        Path, typer.Argument(help='JSONL file: one command a line, {"kind": ..., fields}.', exists=True, dir_okay=False)
+    ],
 ) -> None:
     """Record the commands of a JSONL file (API.md "Command line"); bad lines are reported by number."""
     from api.importer import import_lines
@@ -151,7 +155,7 @@ def credits(
     customer_id: Annotated[str, typer.Argument(help="The customer whose credits to print.")],
     from_: Annotated[str, typer.Option("--from", help="First month, YYYY-MM.")],
     to: Annotated[str, typer.Option("--to", help="Last month, YYYY-MM.")],
-    as_of: Annotated[Optional[str], typer.Option("--as-of", help="Figures as known at this instant (RFC 3339).")] = None,  # noqa: UP007
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Figures as known at this instant (RFC 3339).")] = None,
 ) -> None:
     """Print the credits answer of API.md for a customer as JSON."""
     from domain.errors import DomainError
@@ -189,7 +193,10 @@ def quickstart(
     keys_file = Path("data/api-keys.env")
     keys_file.parent.mkdir(parents=True, exist_ok=True)
     if not keys_file.exists():
-        pairs = ",".join(f"{r}:{r[:3]}-{secrets.token_urlsafe(18)}" for r in ("admin", "ingest", "account_manager", "billing", "auditor"))
+        pairs = ",".join(
+            f"{r}:{r[:3]}-{secrets.token_urlsafe(18)}"
+            for r in ("admin", "ingest", "account_manager", "billing", "auditor")
+        )
         keys_file.write_text(f"SLACREDITS_API_KEYS={pairs}\n", encoding="utf-8")
         keys_file.chmod(0o600)
     os.environ.setdefault("SLACREDITS_API_KEYS", keys_file.read_text(encoding="utf-8").strip().split("=", 1)[1])
@@ -198,7 +205,7 @@ def quickstart(
         err.print("loaded the demo data")
     err.print(f"\n[bold]sla-credits[/] on {_redact(settings.database_url)}")
     err.print(f"Open http://127.0.0.1:{port}/docs, press Authorize and paste one of these keys:")
-    for key in settings.keys():
+    for key in settings.api_key_list():
         err.print(f"  {key.role:16} {key.key}", markup=False, highlight=False)
     err.print("(kept in data/api-keys.env; try customer 'northwind' from 2025-01 to 2026-10)\n")
     serve(host="127.0.0.1", port=port, workers=1)

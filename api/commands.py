@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from domain.application import CreditsApplication, Recorded, Unit
 from api import schemas as s
+from domain.application import CreditsApplication, Recorded, Unit
 
 
 def sign_contract(app: CreditsApplication, b: s.ContractSign, unit: Unit | None = None) -> Recorded:
@@ -53,11 +53,15 @@ def open_incident(app: CreditsApplication, b: s.IncidentOpen, unit: Unit | None 
     )
 
 
-def resolve_incident(app: CreditsApplication, incident_id: str, b: s.IncidentResolve, unit: Unit | None = None) -> Recorded:
+def resolve_incident(
+    app: CreditsApplication, incident_id: str, b: s.IncidentResolve, unit: Unit | None = None
+) -> Recorded:
     return app.resolve_incident(incident_id=incident_id, request_id=b.request_id, ended_at=b.ended_at, unit=unit)
 
 
-def correct_incident(app: CreditsApplication, incident_id: str, b: s.IncidentCorrect, unit: Unit | None = None) -> Recorded:
+def correct_incident(
+    app: CreditsApplication, incident_id: str, b: s.IncidentCorrect, unit: Unit | None = None
+) -> Recorded:
     return app.correct_incident(
         incident_id=incident_id, request_id=b.request_id, reason=b.reason, changes=b.changes(), unit=unit
     )
@@ -71,13 +75,17 @@ def classify_incident(
     )
 
 
-def exclude_customer(app: CreditsApplication, incident_id: str, b: s.IncidentExclude, unit: Unit | None = None) -> Recorded:
+def exclude_customer(
+    app: CreditsApplication, incident_id: str, b: s.IncidentExclude, unit: Unit | None = None
+) -> Recorded:
     return app.exclude_customer(
         incident_id=incident_id, request_id=b.request_id, customer_id=b.customer_id, reason=b.reason, unit=unit
     )
 
 
-def retract_incident(app: CreditsApplication, incident_id: str, b: s.IncidentRetract, unit: Unit | None = None) -> Recorded:
+def retract_incident(
+    app: CreditsApplication, incident_id: str, b: s.IncidentRetract, unit: Unit | None = None
+) -> Recorded:
     return app.retract_incident(incident_id=incident_id, request_id=b.request_id, reason=b.reason, unit=unit)
 
 

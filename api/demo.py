@@ -47,16 +47,37 @@ PLANS: dict[str, dict[str, Any]] = {
 }
 
 CUSTOMERS = [
-    ("northwind", "Northwind Traders", "Europe/Berlin", "EUR", "business", [("compute", "eu-west"), ("storage", "eu-west")]),
+    (
+        "northwind",
+        "Northwind Traders",
+        "Europe/Berlin",
+        "EUR",
+        "business",
+        [("compute", "eu-west"), ("storage", "eu-west")],
+    ),
     ("acme", "Acme Corporation", "America/New_York", "USD", "standard", [("compute", "us-east")]),
     ("globex", "Globex", "America/Los_Angeles", "USD", "enterprise", [("compute", "us-west"), ("database", "us-west")]),
     ("initech", "Initech", "America/Chicago", "USD", "standard", [("storage", "us-east")]),
-    ("umbrella", "Umbrella plc", "Europe/London", "GBP", "enterprise", [("compute", "eu-west"), ("database", "eu-west")]),
+    (
+        "umbrella",
+        "Umbrella plc",
+        "Europe/London",
+        "GBP",
+        "enterprise",
+        [("compute", "eu-west"), ("database", "eu-west")],
+    ),
     ("hooli", "Hooli", "America/Los_Angeles", "USD", "business", [("compute", "us-west")]),
     ("sakura", "Sakura Systems", "Asia/Tokyo", "JPY", "business", [("compute", "ap-northeast")]),
     ("kiwi", "Kiwi Logistics", "Pacific/Auckland", "NZD", "standard", [("storage", "ap-southeast")]),
     ("tyrell", "Tyrell Corp", "Asia/Kolkata", "INR", "enterprise", [("database", "ap-south")]),
-    ("vandelay", "Vandelay Industries", "America/New_York", "USD", "standard", [("compute", "us-east"), ("storage", "us-east")]),
+    (
+        "vandelay",
+        "Vandelay Industries",
+        "America/New_York",
+        "USD",
+        "standard",
+        [("compute", "us-east"), ("storage", "us-east")],
+    ),
     ("wonka", "Wonka Confectionery", "Europe/Zurich", "CHF", "business", [("database", "eu-west")]),
     ("oceanic", "Oceanic Airlines", "Australia/Sydney", "AUD", "enterprise", [("compute", "ap-southeast")]),
 ]
@@ -116,7 +137,12 @@ def demo_commands(today: date, seed: int = 7) -> Iterator[dict[str, Any]]:
             "started_at": _iso(at),
             "title": f"{service} {'everywhere' if not regions else regions[0]} trouble",
         }
-        yield {"kind": "resolve_incident", "incident_id": iid, "request_id": f"{iid}-resolve", "ended_at": _iso(at + length)}
+        yield {
+            "kind": "resolve_incident",
+            "incident_id": iid,
+            "request_id": f"{iid}-resolve",
+            "ended_at": _iso(at + length),
+        }
         roll = rnd.random()
         if roll < 0.08:
             yield {
@@ -127,14 +153,37 @@ def demo_commands(today: date, seed: int = 7) -> Iterator[dict[str, Any]]:
                 "ended_at": _iso(at + length + timedelta(minutes=rnd.choice([10, 40, 200]))),
             }
         elif roll < 0.12:
-            yield {"kind": "classify_incident", "incident_id": iid, "request_id": f"{iid}-fm", "cause": "force_majeure", "reason": "regional power grid failure"}
+            yield {
+                "kind": "classify_incident",
+                "incident_id": iid,
+                "request_id": f"{iid}-fm",
+                "cause": "force_majeure",
+                "reason": "regional power grid failure",
+            }
             if rnd.random() < 0.4:
-                yield {"kind": "classify_incident", "incident_id": iid, "request_id": f"{iid}-prov", "cause": "provider", "reason": "root cause was our failover"}
+                yield {
+                    "kind": "classify_incident",
+                    "incident_id": iid,
+                    "request_id": f"{iid}-prov",
+                    "cause": "provider",
+                    "reason": "root cause was our failover",
+                }
         elif roll < 0.15:
-            yield {"kind": "retract_incident", "incident_id": iid, "request_id": f"{iid}-retract", "reason": "false alarm from a probe"}
+            yield {
+                "kind": "retract_incident",
+                "incident_id": iid,
+                "request_id": f"{iid}-retract",
+                "reason": "false alarm from a probe",
+            }
         elif roll < 0.19:
             who = rnd.choice(CUSTOMERS)[0]
-            yield {"kind": "exclude_customer", "incident_id": iid, "request_id": f"{iid}-x-{who}", "customer_id": who, "reason": "customer_caused"}
+            yield {
+                "kind": "exclude_customer",
+                "incident_id": iid,
+                "request_id": f"{iid}-x-{who}",
+                "customer_id": who,
+                "reason": "customer_caused",
+            }
     for n in range(24):
         at = (begin + timedelta(seconds=rnd.randrange(span))).replace(minute=0, second=0, microsecond=0)
         notice = timedelta(hours=rnd.choice([24, 48, 72, 96, 168]))
@@ -154,10 +203,24 @@ def demo_commands(today: date, seed: int = 7) -> Iterator[dict[str, Any]]:
     k = 0
     while month < date(today.year, today.month, 1):
         k += 1
-        yield {"kind": "file_claim", "customer_id": LOUD, "claim_id": f"CLM-{LOUD}-{month:%Y-%m}", "month": f"{month:%Y-%m}", "channel": "email", "message": "We want our credit for this month."}
+        yield {
+            "kind": "file_claim",
+            "customer_id": LOUD,
+            "claim_id": f"CLM-{LOUD}-{month:%Y-%m}",
+            "month": f"{month:%Y-%m}",
+            "channel": "email",
+            "message": "We want our credit for this month.",
+        }
         if k % 5 == 0:
             other = rnd.choice([c[0] for c in CUSTOMERS if c[0] not in (LOUD, QUIET)])
-            yield {"kind": "file_claim", "customer_id": other, "claim_id": f"CLM-{other}-{month:%Y-%m}", "month": f"{month:%Y-%m}", "channel": "ticket", "message": "Outage last month hurt us."}
+            yield {
+                "kind": "file_claim",
+                "customer_id": other,
+                "claim_id": f"CLM-{other}-{month:%Y-%m}",
+                "month": f"{month:%Y-%m}",
+                "channel": "ticket",
+                "message": "Outage last month hurt us.",
+            }
         month = date(month.year + (month.month == 12), month.month % 12 + 1, 1)
 
 

@@ -13,7 +13,7 @@ from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 
 def _exact_decimal(value: Any) -> Any:
     if isinstance(value, float | bool):
-        raise ValueError("give exact decimals as strings, e.g. \"99.9\"")
+        raise ValueError('give exact decimals as strings, e.g. "99.9"')
     return value
 
 

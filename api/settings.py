@@ -22,17 +22,17 @@ class Settings(BaseSettings):
     # how long a query waits for the projection to reach the caller's own write
     read_wait_seconds: float = 5.0
     pool_size: int = 5
+    # while catching up, the projection writes at least this often (one transaction per batch)
+    projection_batch_seconds: float = 10.0
 
-    def keys(self) -> list[ApiKey]:
+    def api_key_list(self) -> list[ApiKey]:
         out = []
         for pair in (p.strip() for p in self.api_keys.split(",")):
             if not pair:
                 continue
             role, sep, key = pair.partition(":")
             if not sep or role not in ROLES or not key:
-                raise ValueError(
-                    f"SLACREDITS_API_KEYS: each entry is role:key with a role among {', '.join(ROLES)}"
-                )
+                raise ValueError(f"SLACREDITS_API_KEYS: each entry is role:key with a role among {', '.join(ROLES)}")
             out.append(ApiKey(role, key))
         return out
 

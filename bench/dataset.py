@@ -47,7 +47,9 @@ def commands(contracts: int = 2000, incidents: int = 5000, months: int = 24, see
                 "maintenance_notice_hours": 48,
                 "annual_cap": {"percent_of_annual_fees": "20"},
             },
-            "subscriptions": [{"service": s, "region": r, "monthly_fee_minor": rnd.choice([50000, 100000, 250000])} for s, r in subs],
+            "subscriptions": [
+                {"service": s, "region": r, "monthly_fee_minor": rnd.choice([50000, 100000, 250000])} for s, r in subs
+            ],
         }
     span = months * 30 * 86400
     follow_ups = []
@@ -67,11 +69,29 @@ def commands(contracts: int = 2000, incidents: int = 5000, months: int = 24, see
         if n % 5 == 0:
             roll = rnd.random()
             if roll < 0.5:
-                follow_ups.append({"kind": "correct_incident", "incident_id": iid, "request_id": "fix", "reason": "corrected end", "ended_at": _iso(at + length * 2)})
+                follow_ups.append(
+                    {
+                        "kind": "correct_incident",
+                        "incident_id": iid,
+                        "request_id": "fix",
+                        "reason": "corrected end",
+                        "ended_at": _iso(at + length * 2),
+                    }
+                )
             elif roll < 0.8:
-                follow_ups.append({"kind": "classify_incident", "incident_id": iid, "request_id": "fm", "cause": "force_majeure", "reason": "storm"})
+                follow_ups.append(
+                    {
+                        "kind": "classify_incident",
+                        "incident_id": iid,
+                        "request_id": "fm",
+                        "cause": "force_majeure",
+                        "reason": "storm",
+                    }
+                )
             else:
-                follow_ups.append({"kind": "retract_incident", "incident_id": iid, "request_id": "rt", "reason": "false alarm"})
+                follow_ups.append(
+                    {"kind": "retract_incident", "incident_id": iid, "request_id": "rt", "reason": "false alarm"}
+                )
     yield from follow_ups
 
 

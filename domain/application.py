@@ -56,7 +56,7 @@ class Unit:
         if found is not None:
             return found if isinstance(found, cls) else None
         try:
-            aggregate = self.app.repository.get(aggregate_id)
+            aggregate: Aggregate = self.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return aggregate if isinstance(aggregate, cls) else None
@@ -104,7 +104,6 @@ class CreditsApplication(Application[UUID]):
         recordings = self.save(*unit.pending.values())
         unit.pending.clear()
         return max((r.notification.id for r in recordings), default=None)
-
 
     # -- contracts --------------------------------------------------------------------
 
@@ -179,7 +178,7 @@ class CreditsApplication(Application[UUID]):
 
     def get_contract(self, contract_id: str) -> Contract:
         try:
-            return self.repository.get(contract_uuid(contract_id))  # type: ignore[no-any-return]
+            return self.repository.get(contract_uuid(contract_id))
         except AggregateNotFoundError:
             raise NotFoundError("contract_id", f"no contract with id {contract_id!r}") from None
 
@@ -221,9 +220,7 @@ class CreditsApplication(Application[UUID]):
 
         return self._run(command, unit)
 
-    def _on_incident(
-        self, incident_id: str, unit: Unit | None, change: Callable[[Incident], bool]
-    ) -> Recorded:
+    def _on_incident(self, incident_id: str, unit: Unit | None, change: Callable[[Incident], bool]) -> Recorded:
         def command(u: Unit) -> Recorded:
             inc = u.require(Incident, incident_uuid(incident_id), "incident_id", incident_id)
             changed = change(inc)
@@ -261,14 +258,12 @@ class CreditsApplication(Application[UUID]):
             lambda i: i.exclude_customer(request_id=request_id, customer_id=customer_id, reason=reason),
         )
 
-    def retract_incident(
-        self, *, incident_id: str, request_id: str, reason: str, unit: Unit | None = None
-    ) -> Recorded:
+    def retract_incident(self, *, incident_id: str, request_id: str, reason: str, unit: Unit | None = None) -> Recorded:
         return self._on_incident(incident_id, unit, lambda i: i.retract(request_id=request_id, reason=reason))
 
     def get_incident(self, incident_id: str) -> Incident:
         try:
-            return self.repository.get(incident_uuid(incident_id))  # type: ignore[no-any-return]
+            return self.repository.get(incident_uuid(incident_id))
         except AggregateNotFoundError:
             raise NotFoundError("incident_id", f"no incident with id {incident_id!r}") from None
 

@@ -25,7 +25,7 @@ def cap_for_year(contract: ContractFacts, year_start: date) -> CapStep:
         return CapStep(year_start, None, None)
     if cap.amount_minor is not None:
         return CapStep(year_start, cap.amount_minor, None)
-    assert cap.percent_of_annual_fees is not None  # noqa: S101 (narrowing; validated on signing)
+    assert cap.percent_of_annual_fees is not None
     annual = 12 * sum(s.monthly_fee_minor for s in effect.subscriptions)
     return CapStep(year_start, round_half_up(Fraction(cap.percent_of_annual_fees) / 100 * annual), annual)
 

@@ -113,9 +113,7 @@ class Contract(Aggregate):
             subscriptions=subscriptions,
         )
         self.versions: list[TermsVersion] = [
-            TermsVersion(
-                starts_on, 0, Terms.from_data(terms), tuple(Subscription.from_data(s) for s in subscriptions)
-            )
+            TermsVersion(starts_on, 0, Terms.from_data(terms), tuple(Subscription.from_data(s) for s in subscriptions))
         ]
         self.requests: dict[str, str] = {}
 

@@ -96,7 +96,7 @@ def in_effect(contract: ContractFacts, day: date) -> InEffect:
     )
     terms_v = next(v for v in reversed(applicable) if v.terms is not None)
     subs_v = next(v for v in reversed(applicable) if v.subscriptions is not None)
-    assert terms_v.terms is not None and subs_v.subscriptions is not None  # noqa: S101 (narrowing)
+    assert terms_v.terms is not None and subs_v.subscriptions is not None
     return InEffect(day, terms_v.terms, terms_v.effective_from, subs_v.subscriptions, subs_v.effective_from)
 
 

@@ -51,7 +51,12 @@ class Maintenance(Aggregate):
         service: str, regions: list[str], starts_at: datetime, ends_at: datetime, announced_at: datetime
     ) -> str:
         return fingerprint(
-            "announce", service=service, regions=regions, starts_at=starts_at, ends_at=ends_at, announced_at=announced_at
+            "announce",
+            service=service,
+            regions=regions,
+            starts_at=starts_at,
+            ends_at=ends_at,
+            announced_at=announced_at,
         )
 
     @event("Announced")

@@ -42,8 +42,7 @@ class Terms:
                 cap = {"percent_of_annual_fees": self.annual_cap.percent_of_annual_fees}
         return {
             "credit_tiers": [
-                {"below_percent": t.below_percent, "credit_percent": t.credit_percent}
-                for t in self.credit_tiers
+                {"below_percent": t.below_percent, "credit_percent": t.credit_percent} for t in self.credit_tiers
             ],
             "degraded_weight": self.degraded_weight,
             "maintenance_notice_hours": self.maintenance_notice_hours,
@@ -55,8 +54,7 @@ class Terms:
         cap = data.get("annual_cap")
         return cls(
             credit_tiers=tuple(
-                CreditTier(Decimal(t["below_percent"]), Decimal(t["credit_percent"]))
-                for t in data["credit_tiers"]
+                CreditTier(Decimal(t["below_percent"]), Decimal(t["credit_percent"])) for t in data["credit_tiers"]
             ),
             degraded_weight=Decimal(data["degraded_weight"]),
             maintenance_notice_hours=int(data["maintenance_notice_hours"]),
@@ -135,14 +133,10 @@ def validate_terms(terms: Terms, field: str = "terms") -> None:
         if cap.percent_of_annual_fees is not None:
             _finite(cap.percent_of_annual_fees, f"{field}.annual_cap.percent_of_annual_fees")
             if cap.percent_of_annual_fees < 0:
-                raise InvalidValueError(
-                    f"{field}.annual_cap.percent_of_annual_fees", "must not be negative"
-                )
+                raise InvalidValueError(f"{field}.annual_cap.percent_of_annual_fees", "must not be negative")
 
 
-def validate_subscriptions(
-    subscriptions: tuple[Subscription, ...], field: str = "subscriptions"
-) -> None:
+def validate_subscriptions(subscriptions: tuple[Subscription, ...], field: str = "subscriptions") -> None:
     """Refuse an empty list, blank names, negative fees and duplicate service/region pairs."""
     if not subscriptions:
         raise InvalidValueError(field, "at least one subscription is required")
@@ -156,9 +150,7 @@ def validate_subscriptions(
             raise InvalidValueError(f"{field}[{i}].monthly_fee_minor", "must not be negative")
         key = (sub.service, sub.region)
         if key in seen:
-            raise InvalidValueError(
-                f"{field}[{i}]", f"duplicate subscription {sub.service}/{sub.region}"
-            )
+            raise InvalidValueError(f"{field}[{i}]", f"duplicate subscription {sub.service}/{sub.region}")
         seen.add(key)
 
 

@@ -13,7 +13,6 @@ from typing import Any
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
-from eventsourcing.utils import get_topic
 
 from domain.calendar import to_micros
 from domain.claim import Claim
@@ -26,19 +25,33 @@ from domain.terms import Subscription, Terms
 from projections.records import ClaimRow
 from projections.views import CreditsView
 
+# The @event decorator makes these classes; named here so the handlers can be registered.
+ContractSigned: type = getattr(Contract, "Signed")  # noqa: B009
+ContractAmended: type = getattr(Contract, "Amended")  # noqa: B009
+ContractTerminated: type = getattr(Contract, "Terminated")  # noqa: B009
+IncidentOpened: type = getattr(Incident, "Opened")  # noqa: B009
+IncidentResolved: type = getattr(Incident, "Resolved")  # noqa: B009
+IncidentCorrected: type = getattr(Incident, "Corrected")  # noqa: B009
+IncidentClassified: type = getattr(Incident, "Classified")  # noqa: B009
+IncidentCustomerExcluded: type = getattr(Incident, "CustomerExcluded")  # noqa: B009
+IncidentRetracted: type = getattr(Incident, "Retracted")  # noqa: B009
+MaintenanceAnnounced: type = getattr(Maintenance, "Announced")  # noqa: B009
+MaintenanceCancelled: type = getattr(Maintenance, "Cancelled")  # noqa: B009
+ClaimFiled: type = getattr(Claim, "Filed")  # noqa: B009
+
 HANDLED = (
-    Contract.Signed,
-    Contract.Amended,
-    Contract.Terminated,
-    Incident.Opened,
-    Incident.Resolved,
-    Incident.Corrected,
-    Incident.Classified,
-    Incident.CustomerExcluded,
-    Incident.Retracted,
-    Maintenance.Announced,
-    Maintenance.Cancelled,
-    Claim.Filed,
+    ContractSigned,
+    ContractAmended,
+    ContractTerminated,
+    IncidentOpened,
+    IncidentResolved,
+    IncidentCorrected,
+    IncidentClassified,
+    IncidentCustomerExcluded,
+    IncidentRetracted,
+    MaintenanceAnnounced,
+    MaintenanceCancelled,
+    ClaimFiled,
 )
 
 
@@ -68,7 +81,7 @@ class CreditsProjection(Projection[CreditsView]):
         """Facts that change no read model still advance the tracking position."""
         self.view.commit(tracking)
 
-    @process_event.register(Contract.Signed)
+    @process_event.register(ContractSigned)
     def _signed(self, e: Any, tracking: Tracking) -> None:
         facts = ContractFacts(
             e.contract_id,
@@ -91,7 +104,7 @@ class CreditsProjection(Projection[CreditsView]):
         self.view.model.put_contract(facts, None)
         self.view.commit(tracking)
 
-    @process_event.register(Contract.Amended)
+    @process_event.register(ContractAmended)
     def _amended(self, e: Any, tracking: Tracking) -> None:
         old = self._contract(e)
         version = TermsVersion(
@@ -100,24 +113,20 @@ class CreditsProjection(Projection[CreditsView]):
             None if e.terms is None else Terms.from_data(e.terms),
             None if e.subscriptions is None else tuple(Subscription.from_data(s) for s in e.subscriptions),
         )
-        self.view.model.put_contract(
-            replace(old, versions=(*old.versions, version)), e.effective_from
-        )
+        self.view.model.put_contract(replace(old, versions=(*old.versions, version)), e.effective_from)
         self.view.commit(tracking)
 
-    @process_event.register(Contract.Terminated)
+    @process_event.register(ContractTerminated)
     def _terminated(self, e: Any, tracking: Tracking) -> None:
         old = self._contract(e)
         since = min(e.ends_on, old.ends_on) if old.ends_on is not None else e.ends_on
-        self.view.model.put_contract(
-            replace(old, ends_on=e.ends_on), date(since.year, since.month, 1)
-        )
+        self.view.model.put_contract(replace(old, ends_on=e.ends_on), date(since.year, since.month, 1))
         self.view.commit(tracking)
 
     def _incident(self, e: Any) -> IncidentFacts:
         return self.view.model.incidents[self._ids()[e.originator_id]]
 
-    @process_event.register(Incident.Opened)
+    @process_event.register(IncidentOpened)
     def _opened(self, e: Any, tracking: Tracking) -> None:
         facts = IncidentFacts(
             e.incident_id,
@@ -133,13 +142,13 @@ class CreditsProjection(Projection[CreditsView]):
         self.view.model.put_incident(facts)
         self.view.commit(tracking)
 
-    @process_event.register(Incident.Resolved)
+    @process_event.register(IncidentResolved)
     def _resolved(self, e: Any, tracking: Tracking) -> None:
         new = replace(self._incident(e), ended_at=to_micros(e.ended_at))
         self.view.model.put_incident(new)
         self.view.commit(tracking)
 
-    @process_event.register(Incident.Corrected)
+    @process_event.register(IncidentCorrected)
     def _corrected(self, e: Any, tracking: Tracking) -> None:
         changes: dict[str, Any] = {}
         for name, value in e.changes.items():
@@ -153,26 +162,26 @@ class CreditsProjection(Projection[CreditsView]):
         self.view.model.put_incident(new)
         self.view.commit(tracking)
 
-    @process_event.register(Incident.Classified)
+    @process_event.register(IncidentClassified)
     def _classified(self, e: Any, tracking: Tracking) -> None:
         new = replace(self._incident(e), cause=e.cause)
         self.view.model.put_incident(new)
         self.view.commit(tracking)
 
-    @process_event.register(Incident.CustomerExcluded)
+    @process_event.register(IncidentCustomerExcluded)
     def _excluded(self, e: Any, tracking: Tracking) -> None:
         old = self._incident(e)
         new = replace(old, excluded_customers=old.excluded_customers | {e.customer_id})
         self.view.model.put_incident(new, only_customer=e.customer_id)
         self.view.commit(tracking)
 
-    @process_event.register(Incident.Retracted)
+    @process_event.register(IncidentRetracted)
     def _retracted(self, e: Any, tracking: Tracking) -> None:
         new = replace(self._incident(e), retracted=True)
         self.view.model.put_incident(new)
         self.view.commit(tracking)
 
-    @process_event.register(Maintenance.Announced)
+    @process_event.register(MaintenanceAnnounced)
     def _announced(self, e: Any, tracking: Tracking) -> None:
         facts = MaintenanceFacts(
             e.maintenance_id,
@@ -186,13 +195,13 @@ class CreditsProjection(Projection[CreditsView]):
         self.view.model.put_maintenance(facts)
         self.view.commit(tracking)
 
-    @process_event.register(Maintenance.Cancelled)
+    @process_event.register(MaintenanceCancelled)
     def _cancelled(self, e: Any, tracking: Tracking) -> None:
         old = self.view.model.maintenance[self._ids()[e.originator_id]]
         self.view.model.put_maintenance(replace(old, cancelled=True))
         self.view.commit(tracking)
 
-    @process_event.register(Claim.Filed)
+    @process_event.register(ClaimFiled)
     def _filed(self, e: Any, tracking: Tracking) -> None:
         self.view.model.put_claim(ClaimRow(e.claim_id, e.customer_id, e.month, e.channel, e.timestamp.isoformat()))
         self.view.commit(tracking)

@@ -13,9 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from domain.calendar import Month, Window, from_micros, local_date, months_between, to_micros
+from domain.calendar import Month, Window, contract_year_start, from_micros, local_date, months_between, to_micros
 from domain.cap import allocate_annual_cap, cap_for_year
-from domain.calendar import contract_year_start
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.records import ClaimRow, LineRow, PeriodRow, YearRow
@@ -343,7 +342,11 @@ class CreditsModel:
         """Re-grant the contract year from its first changed month on (earlier grants stand)."""
         cid = c.contract_id
         rows = sorted(
-            (p for m in self.periods_by_contract.get(cid, set()) if (p := self.periods[(cid, m)]).year_start == year_start),
+            (
+                p
+                for m in self.periods_by_contract.get(cid, set())
+                if (p := self.periods[(cid, m)]).year_start == year_start
+            ),
             key=lambda p: p.month,
         )
         key = (cid, year_start)
@@ -357,7 +360,9 @@ class CreditsModel:
         for p, grant in zip(rows, allocation.grants, strict=True):
             # grants before the first changed month come out as they were: nothing is written
             if (p.granted_minor, p.capped_minor) != (grant.granted_minor, grant.capped_minor):
-                new = PeriodRow(**{**p.__dict__, "granted_minor": grant.granted_minor, "capped_minor": grant.capped_minor})
+                new = PeriodRow(
+                    **{**p.__dict__, "granted_minor": grant.granted_minor, "capped_minor": grant.capped_minor}
+                )
                 self.periods[(cid, p.month)] = new
                 self.changes.periods.add((cid, p.month))
         year = YearRow(

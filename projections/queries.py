@@ -42,7 +42,10 @@ def affecting_open_incidents(reader: Reader, c: ContractFacts) -> list[IncidentF
     return [
         i
         for i in reader.open_incidents(services)
-        if any(why_incident_does_not_count(i, s.service, s.region, c.customer_id, everything) is None for s in _subscriptions(c))
+        if any(
+            why_incident_does_not_count(i, s.service, s.region, c.customer_id, everything) is None
+            for s in _subscriptions(c)
+        )
     ]
 
 
@@ -223,4 +226,4 @@ def credits_document(
     }
 
 
-__all__ = ["credits_document", "ContractFigures", "from_micros"]
+__all__ = ["ContractFigures", "credits_document", "from_micros"]

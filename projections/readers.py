@@ -81,7 +81,9 @@ class SQLReader:
         self.view = view
 
     def contracts_of(self, customer_id: str) -> list[ContractFacts]:
-        rows = self.view.select("SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,))
+        rows = self.view.select(
+            "SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
+        )
         return [contract_from_doc(json.loads(r["doc"])) for r in rows]
 
     def contract(self, contract_id: str) -> ContractFacts | None:
@@ -119,8 +121,7 @@ class SQLReader:
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]:
         rows = self.view.select("SELECT * FROM v_contract_years WHERE customer_id = ?", (customer_id,))
         return {
-            (r["contract_id"], r["starts_on"]): YearRow(**{k: r[k] for k in YearRow.__dataclass_fields__})
-            for r in rows
+            (r["contract_id"], r["starts_on"]): YearRow(**{k: r[k] for k in YearRow.__dataclass_fields__}) for r in rows
         }
 
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
@@ -128,7 +129,7 @@ class SQLReader:
             return []
         marks = ", ".join("?" for _ in services)
         rows = self.view.select(
-            f"SELECT doc FROM v_incidents WHERE ended_at IS NULL AND service IN ({marks}) ORDER BY incident_id",  # noqa: S608
+            f"SELECT doc FROM v_incidents WHERE ended_at IS NULL AND service IN ({marks}) ORDER BY incident_id",
             sorted(services),
         )
         return [incident_from_doc(json.loads(r["doc"])) for r in rows]

@@ -115,7 +115,13 @@ def maintenance_doc(m: MaintenanceFacts) -> dict[str, Any]:
 
 def maintenance_from_doc(d: dict[str, Any]) -> MaintenanceFacts:
     return MaintenanceFacts(
-        d["maintenance_id"], d["service"], tuple(d["regions"]), d["starts_at"], d["ends_at"], d["announced_at"], d["cancelled"]
+        d["maintenance_id"],
+        d["service"],
+        tuple(d["regions"]),
+        d["starts_at"],
+        d["ends_at"],
+        d["announced_at"],
+        d["cancelled"],
     )
 
 

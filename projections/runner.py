@@ -54,7 +54,7 @@ def rebuild(url: str) -> int:
         upto = app.recorder.max_notification_id() or 0
         memory = replay(app, upto=upto)
         view = open_view(url)
-        assert isinstance(view, SQLCreditsView)  # noqa: S101
+        assert isinstance(view, SQLCreditsView)
         view.replace_all(memory.model, upto or None)
         return upto
     finally:
@@ -65,8 +65,9 @@ class LiveProjection:
     """The library's ProjectionRunner in a supervising thread: restarted after a failure,
     each restart reloading the view's state from the stored rows."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, batch_seconds: float = 10.0) -> None:
         self.url = url
+        self.batch_seconds = batch_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="credits-projection", daemon=True)
         self.failures = 0
@@ -86,6 +87,7 @@ class LiveProjection:
                     env=store_env(self.url, pool_size=2),
                 ) as runner:
                     runner.view.latest_position = runner.app.recorder.max_notification_id
+                    runner.view.batch_seconds = self.batch_seconds
                     delay = 0.1
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)

@@ -36,7 +36,7 @@ class CreditsService:
         self.url = url
         self.app = app or CreditsApplication(env=store_env(url, pool_size=pool_size))
         view = open_view(url)
-        assert isinstance(view, SQLCreditsView)  # noqa: S101
+        assert isinstance(view, SQLCreditsView)
         self.view = view
         self.reader = SQLReader(view)
 

@@ -63,5 +63,5 @@ def open_view(url: str) -> CreditsView:
     """The credits view in the given store (tables created if missing)."""
     env = Environment(CreditsProjection.name, store_env(url))
     view = InfrastructureFactory.construct(env=env).tracking_recorder()
-    assert isinstance(view, CreditsView)  # noqa: S101 (the topic above names a CreditsView)
+    assert isinstance(view, CreditsView)
     return view

@@ -76,6 +76,10 @@ class CreditsView(TrackingRecorder):
     """The read model written by `CreditsProjection` (one writer) and read by the queries."""
 
     _model: CreditsModel | None = None
+    # Set by the live runner: the log's last position. While the projection is behind it, up
+    # to `batch_limit` facts are applied to the model before one write; each write still
+    # carries the position of the last fact it covers, so a crash repeats or skips nothing.
+    latest_position: Callable[[], int | None] | None = None
 
     @property
     def model(self) -> CreditsModel:
@@ -195,10 +199,6 @@ class SQLCreditsView(CreditsView):
                 model.claims[row["claim_id"]] = ClaimRow(**{k: row[k] for k in ClaimRow.__dataclass_fields__})
         return model
 
-    # Set by the live runner: the log's last position. While the projection is behind it, up
-    # to `batch_limit` facts are applied to the model before one write; each write still
-    # carries the position of the last fact it covers, so a crash repeats or skips nothing.
-    latest_position: Callable[[], int | None] | None = None
     batch_limit = 20_000
     batch_seconds = 10.0
     _batched = 0
@@ -289,7 +289,16 @@ class SQLCreditsView(CreditsView):
                 "capped_minor = excluded.capped_minor, provisional = excluded.provisional"
             ),
             [
-                (p.contract_id, p.month, p.customer_id, p.year_start, p.credit_minor, p.granted_minor, p.capped_minor, int(p.provisional))
+                (
+                    p.contract_id,
+                    p.month,
+                    p.customer_id,
+                    p.year_start,
+                    p.credit_minor,
+                    p.granted_minor,
+                    p.capped_minor,
+                    int(p.provisional),
+                )
                 for p in present
             ],
         )
@@ -307,7 +316,16 @@ class SQLCreditsView(CreditsView):
                 "capped_minor = excluded.capped_minor, remaining_minor = excluded.remaining_minor"
             ),
             [
-                (y.contract_id, y.starts_on, y.customer_id, y.cap_minor, y.credit_minor, y.granted_minor, y.capped_minor, y.remaining_minor)
+                (
+                    y.contract_id,
+                    y.starts_on,
+                    y.customer_id,
+                    y.cap_minor,
+                    y.credit_minor,
+                    y.granted_minor,
+                    y.capped_minor,
+                    y.remaining_minor,
+                )
                 for y in (model.years[k] for k in sorted(years) if k in model.years)
             ],
         )
@@ -324,7 +342,7 @@ class SQLCreditsView(CreditsView):
         """Drop every view row and write `model` in its place with its position, atomically."""
         with self.cursor(commit=True) as c:
             for table in VIEW_TABLES:
-                c.execute(f"DELETE FROM {table}")  # noqa: S608 (fixed names)
+                c.execute(f"DELETE FROM {table}")
             c.execute(self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name = ?"), (APPLICATION_NAME,))
             self.write_changes(c, model, everything=True)
             if position is not None:
@@ -336,8 +354,8 @@ class SQLCreditsView(CreditsView):
         out: dict[str, list[tuple[Any, ...]]] = {}
         with self.cursor(commit=False) as c:
             for table in VIEW_TABLES:
-                c.execute(f"SELECT * FROM {table} ORDER BY 1, 2")  # noqa: S608
-                out[table] = sorted(tuple(row[k] for k in row.keys()) for row in c.fetchall())
+                c.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
+                out[table] = sorted(tuple(row[k] for k in row.keys()) for row in c.fetchall())  # noqa: SIM118 (sqlite3.Row)
         return out
 
 

@@ -78,7 +78,9 @@ def test_as_known_at_now_equals_the_live_figures(service: CreditsService) -> Non
     now = datetime.now(UTC)
 
     live = credits_document(service.reader, "a", Month(2025, 1), Month(2026, 12), to_micros(now))
-    replayed = credits_document(ModelReader(replay(service.app).model), "a", Month(2025, 1), Month(2026, 12), to_micros(now))
+    replayed = credits_document(
+        ModelReader(replay(service.app).model), "a", Month(2025, 1), Month(2026, 12), to_micros(now)
+    )
 
     assert live == replayed
 
@@ -89,7 +91,12 @@ def test_the_live_runner_makes_a_write_visible_to_the_next_query(store_url: str)
     try:
         s = Scenario(service.app).contract()
         recorded = service.app.open_incident(
-            incident_id="x", service="compute", regions=[], severity="outage", started_at=utc(2025, 2, 1), ended_at=utc(2025, 2, 1, 1)
+            incident_id="x",
+            service="compute",
+            regions=[],
+            severity="outage",
+            started_at=utc(2025, 2, 1),
+            ended_at=utc(2025, 2, 1, 1),
         )
         service.wait_for(recorded.position, timeout=20)
 

@@ -174,7 +174,9 @@ def test_cap_in_order_then_a_correction_in_the_first_month() -> None:
 
 
 def test_cap_by_fees_in_effect_at_each_contract_years_start() -> None:
-    s = Scenario().contract(starts_on=date(2025, 3, 1), terms=terms(cap=AnnualCap(percent_of_annual_fees=Decimal("20"))))
+    s = Scenario().contract(
+        starts_on=date(2025, 3, 1), terms=terms(cap=AnnualCap(percent_of_annual_fees=Decimal("20")))
+    )
     s.app.amend_contract(
         contract_id="c1",
         request_id="rise",
@@ -207,12 +209,18 @@ def test_contract_signed_on_29_february_has_anniversaries_on_1_march() -> None:
 def test_amendments_are_resolved_field_by_field() -> None:
     s = Scenario().contract()
     s.app.amend_contract(
-        contract_id="c1", request_id="fee", effective_from=date(2025, 8, 1), terms=None,
+        contract_id="c1",
+        request_id="fee",
+        effective_from=date(2025, 8, 1),
+        terms=None,
         subscriptions=(Subscription("compute", "eu", 200000),),
     )
     s.app.amend_contract(
-        contract_id="c1", request_id="tiers", effective_from=date(2025, 5, 1),
-        terms=terms(tiers=(CreditTier(Decimal("100"), Decimal("50")),)), subscriptions=None,
+        contract_id="c1",
+        request_id="tiers",
+        effective_from=date(2025, 5, 1),
+        terms=terms(tiers=(CreditTier(Decimal("100"), Decimal("50")),)),
+        subscriptions=None,
     )
     s.incident(utc(2025, 9, 3, 10), utc(2025, 9, 3, 10, 1))
 

@@ -47,7 +47,10 @@ def _facts(incidents: list[dict]) -> list[list[tuple]]:
                     cause=i["cause"],
                 ),
             ),
-            ("resolve", dict(incident_id=iid, request_id="r", ended_at=BASE + timedelta(seconds=i["start"] + i["length"]))),
+            (
+                "resolve",
+                dict(incident_id=iid, request_id="r", ended_at=BASE + timedelta(seconds=i["start"] + i["length"])),
+            ),
         ]
         if i["exclude_a"]:
             facts.append(("exclude", dict(incident_id=iid, request_id="x", customer_id="a", reason="customer_caused")))
@@ -90,7 +93,9 @@ def test_the_order_of_independent_facts_changes_no_figure(incidents: list[dict],
 
     for customer in ("a", "b"):
         now = utc(2025, 7, 1)
-        assert in_order.credits("2025-01", "2025-06", now, customer) == shuffled.credits("2025-01", "2025-06", now, customer)
+        assert in_order.credits("2025-01", "2025-06", now, customer) == shuffled.credits(
+            "2025-01", "2025-06", now, customer
+        )
 
 
 @settings(max_examples=25, deadline=None)

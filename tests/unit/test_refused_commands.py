@@ -17,7 +17,7 @@ def _recorded(s: Scenario) -> int:
     return s.app.recorder.max_notification_id() or 0
 
 
-def _sign(**kw):  # noqa: ANN202
+def _sign(**kw):
     def run(s: Scenario) -> None:
         s.contract(contract_id="new", **kw)
 
@@ -28,7 +28,12 @@ CASES: list[tuple[str, Callable[[Scenario], None], type[DomainError], str]] = [
     ("unknown zone", _sign(timezone="Mars/Olympus"), InvalidValueError, "timezone"),
     ("ends before start", _sign(ends_on=date(2024, 12, 31)), InvalidValueError, "ends_on"),
     ("currency", _sign(currency="US"), InvalidValueError, "currency"),
-    ("negative fee", _sign(subscriptions=(Subscription("compute", "eu", -1),)), InvalidValueError, "subscriptions[0].monthly_fee_minor"),
+    (
+        "negative fee",
+        _sign(subscriptions=(Subscription("compute", "eu", -1),)),
+        InvalidValueError,
+        "subscriptions[0].monthly_fee_minor",
+    ),
     ("no subscriptions", _sign(subscriptions=()), InvalidValueError, "subscriptions"),
     (
         "tier over 100",
@@ -57,25 +62,31 @@ CASES: list[tuple[str, Callable[[Scenario], None], type[DomainError], str]] = [
     ),
     (
         "amend not on the 1st",
-        lambda s: s.app.amend_contract(contract_id="c1", request_id="a", effective_from=date(2025, 3, 2), terms=terms(), subscriptions=None),
+        lambda s: s.app.amend_contract(
+            contract_id="c1", request_id="a", effective_from=date(2025, 3, 2), terms=terms(), subscriptions=None
+        ),
         InvalidValueError,
         "effective_from",
     ),
     (
         "amend before start",
-        lambda s: s.app.amend_contract(contract_id="c1", request_id="a", effective_from=date(2024, 12, 1), terms=terms(), subscriptions=None),
+        lambda s: s.app.amend_contract(
+            contract_id="c1", request_id="a", effective_from=date(2024, 12, 1), terms=terms(), subscriptions=None
+        ),
         InvalidValueError,
         "effective_from",
     ),
     (
         "amend unknown contract",
-        lambda s: s.app.amend_contract(contract_id="zz", request_id="a", effective_from=date(2025, 3, 1), terms=terms(), subscriptions=None),
+        lambda s: s.app.amend_contract(
+            contract_id="zz", request_id="a", effective_from=date(2025, 3, 1), terms=terms(), subscriptions=None
+        ),
         NotFoundError,
         "contract_id",
     ),
     (
         "naive start",
-        lambda s: s.incident(datetime(2025, 2, 1), None),  # noqa: DTZ001
+        lambda s: s.incident(datetime(2025, 2, 1), None),
         InvalidValueError,
         "started_at",
     ),
@@ -84,7 +95,12 @@ CASES: list[tuple[str, Callable[[Scenario], None], type[DomainError], str]] = [
     (
         "maintenance ends before it starts",
         lambda s: s.app.announce_maintenance(
-            maintenance_id="m", service="compute", regions=[], starts_at=utc(2025, 2, 2), ends_at=utc(2025, 2, 1), announced_at=utc(2025, 1, 1)
+            maintenance_id="m",
+            service="compute",
+            regions=[],
+            starts_at=utc(2025, 2, 2),
+            ends_at=utc(2025, 2, 1),
+            announced_at=utc(2025, 1, 1),
         ),
         InvalidValueError,
         "ends_at",
@@ -127,7 +143,9 @@ def test_amending_a_terminated_contract_is_refused() -> None:
     s.app.terminate_contract(contract_id="c1", request_id="t", ends_on=date(2025, 6, 30))
 
     with pytest.raises(StateError):
-        s.app.amend_contract(contract_id="c1", request_id="a", effective_from=date(2025, 3, 1), terms=terms(), subscriptions=None)
+        s.app.amend_contract(
+            contract_id="c1", request_id="a", effective_from=date(2025, 3, 1), terms=terms(), subscriptions=None
+        )
 
 
 def test_the_same_command_again_records_nothing_and_another_body_conflicts() -> None:
@@ -150,8 +168,19 @@ def test_signing_again_with_an_equal_body_spelled_differently_is_a_replay() -> N
     before = _recorded(s)
 
     again = s.app.sign_contract(
-        contract_id="c1", customer_id="a", customer_name="A", timezone="UTC", starts_on=date(2025, 1, 1), ends_on=None,
-        currency="USD", terms=Terms(tuple(CreditTier(t.below_percent, t.credit_percent + Decimal("0.0")) for t in terms().credit_tiers), Decimal("0.50"), 48, None),
+        contract_id="c1",
+        customer_id="a",
+        customer_name="A",
+        timezone="UTC",
+        starts_on=date(2025, 1, 1),
+        ends_on=None,
+        currency="USD",
+        terms=Terms(
+            tuple(CreditTier(t.below_percent, t.credit_percent + Decimal("0.0")) for t in terms().credit_tiers),
+            Decimal("0.50"),
+            48,
+            None,
+        ),
         subscriptions=(Subscription("compute", "eu", 100000),),
     )
 

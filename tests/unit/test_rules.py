@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from fractions import Fraction
 
 from domain.calendar import Month, contract_year_start, local_midnight, month_window, zone
 from domain.credit import decimal_places, round_half_up
 from domain.terms import AnnualCap, Subscription
-from fractions import Fraction
 from tests.helpers import Scenario, terms, utc
 
 
@@ -25,7 +25,10 @@ def test_a_correction_moves_an_incident_into_another_month() -> None:
     s = Scenario().contract()
     i = s.incident(utc(2025, 2, 10, 8), utc(2025, 2, 10, 9))
     s.app.correct_incident(
-        incident_id=i, request_id="fix", reason="wrong month", changes={"started_at": utc(2025, 3, 10, 8), "ended_at": utc(2025, 3, 10, 10)}
+        incident_id=i,
+        request_id="fix",
+        reason="wrong month",
+        changes={"started_at": utc(2025, 3, 10, 8), "ended_at": utc(2025, 3, 10, 10)},
     )
 
     # February loses its hour; March gains two: 7200
@@ -76,7 +79,10 @@ def test_amending_fees_changes_only_periods_from_effective_from() -> None:
     s.incident(utc(2025, 3, 10), utc(2025, 3, 10, 1))
     s.incident(utc(2025, 4, 10), utc(2025, 4, 10, 1))
     s.app.amend_contract(
-        contract_id="c1", request_id="a", effective_from=date(2025, 4, 1), terms=None,
+        contract_id="c1",
+        request_id="a",
+        effective_from=date(2025, 4, 1),
+        terms=None,
         subscriptions=(Subscription("compute", "eu", 300000),),
     )
 
