@@ -80,6 +80,8 @@ class CreditsView(TrackingRecorder):
     # to `batch_limit` facts are applied to the model before one write; each write still
     # carries the position of the last fact it covers, so a crash repeats or skips nothing.
     latest_position: Callable[[], int | None] | None = None
+    batch_limit = 20_000
+    batch_seconds = 10.0
 
     @property
     def model(self) -> CreditsModel:
@@ -199,8 +201,6 @@ class SQLCreditsView(CreditsView):
                 model.claims[row["claim_id"]] = ClaimRow(**{k: row[k] for k in ClaimRow.__dataclass_fields__})
         return model
 
-    batch_limit = 20_000
-    batch_seconds = 10.0
     _batched = 0
     _batch_started = 0.0
 

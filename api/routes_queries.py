@@ -1,0 +1,158 @@
+"""Queries: credits, explanations, claims and the claims report (account managers, auditors)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+
+from api import commands
+from api import schemas as s
+from api.deps import FILE_CLAIMS, READ_CREDITS, READ_REPORTS, Service, get_settings
+from api.explanation_text import explanation_text
+from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, errors
+from api.settings import Settings
+from domain.calendar import Month, to_micros
+from domain.errors import NotFoundError
+from projections.explanation import explain_month
+from projections.queries import credits_document
+from projections.service import CreditsService, month_range
+
+credits = APIRouter(prefix="/v1/customers", tags=["credits"])
+reports = APIRouter(prefix="/v1/reports", tags=["credits"])
+
+FromMonth = Annotated[str, Query(alias="from", description="First month, YYYY-MM", examples=["2026-01"])]
+ToMonth = Annotated[str, Query(alias="to", description="Last month, YYYY-MM", examples=["2026-06"])]
+AsOf = Annotated[
+    datetime | None,
+    Query(description="Figures as known at this instant (RFC 3339 with offset): only facts recorded at or before it"),
+]
+Settings_ = Annotated[Settings, Depends(get_settings)]
+
+
+def up_to_date(service: CreditsService, settings: Settings) -> None:
+    """Read-your-writes: wait until the views cover every fact recorded before this query."""
+    service.wait_for(service.app.recorder.max_notification_id(), settings.read_wait_seconds)
+
+
+def _as_of(as_of: datetime | None) -> datetime | None:
+    if as_of is None:
+        return None
+    if as_of.tzinfo is None:
+        from domain.errors import InvalidValueError
+
+        raise InvalidValueError("as_of", "must carry a UTC offset (RFC 3339)")
+    return as_of.astimezone(UTC)
+
+
+@credits.get("/{customer_id}/credits", response_model=CreditsPublic, responses=errors(401, 403, 422, 503))
+def get_credits(
+    customer_id: str,
+    first: FromMonth,
+    last: ToMonth,
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_CREDITS)],
+    as_of: AsOf = None,
+) -> dict[str, Any]:
+    """Every period of the customer's contracts from `from` to `to`, with contract-year totals."""
+    a, b = month_range(first, last)
+    when = _as_of(as_of)
+    if when is None:
+        up_to_date(service, settings)
+    reader, now = service.reader_at(when)
+    return credits_document(reader, customer_id, a, b, now, when)
+
+
+@credits.get(
+    "/{customer_id}/periods/{month}/explanation",
+    responses={
+        **errors(401, 403, 404, 422, 503),
+        200: {"content": {"application/json": {}, "text/plain": {}}, "description": "The explanation"},
+    },
+)
+def get_explanation(
+    customer_id: str,
+    month: str,
+    request: Request,
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_CREDITS)],
+    as_of: AsOf = None,
+    format: Annotated[Literal["json", "text"] | None, Query(description="text: readable words")] = None,
+) -> Any:
+    """Every step of the rules for the month: incidents counted or not and why, tier, pro-rating, cap."""
+    m = Month.parse(month, "month")
+    when = _as_of(as_of)
+    if when is None:
+        up_to_date(service, settings)
+    reader, now = service.reader_at(when)
+    document = explain_month(reader, customer_id, m, now)
+    wants_text = format == "text" or (
+        format is None
+        and "text/plain" in request.headers.get("accept", "")
+        and "json" not in request.headers.get("accept", "")
+    )
+    if wants_text:
+        return PlainTextResponse(explanation_text(document))
+    return document
+
+
+@credits.post(
+    "/{customer_id}/claims", status_code=201, response_model=ClaimAnswer, responses=errors(401, 403, 404, 409, 422, 503)
+)
+def file_claim(
+    customer_id: str,
+    body: s.ClaimFile,
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(FILE_CLAIMS)],
+) -> JSONResponse:
+    """Record a customer's claim and answer the entitlement the rules give; the claim changes no amount."""
+    up_to_date(service, settings)
+    if not service.reader.contracts_of(customer_id):
+        raise NotFoundError("customer_id", f"no contract for customer {customer_id!r}")
+    result = commands.file_claim(service.app, customer_id, body)
+    m = Month.parse(body.month)
+    now = datetime.now(UTC)
+    entitlement = credits_document(service.reader, customer_id, m, m, to_micros(now))
+    answer = {
+        "claim": {"claim_id": body.claim_id, "customer_id": customer_id, **body.model_dump(exclude={"claim_id"})},
+        "entitlement": entitlement,
+        "note": "Filing a claim changes no amount: the entitlement is what the rules give every customer.",
+    }
+    headers = {"X-Log-Position": str(result.position)} if result.position is not None else None
+    return JSONResponse(answer, status_code=201 if result.created else 200, headers=headers)
+
+
+@reports.get("/claims", response_model=ClaimsReport, responses=errors(401, 403, 422, 503))
+def claims_report(
+    first: FromMonth,
+    last: ToMonth,
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_REPORTS)],
+) -> dict[str, Any]:
+    """Per customer: claims filed, credit entitled and granted, side by side."""
+    a, b = month_range(first, last)
+    up_to_date(service, settings)
+    now = to_micros(datetime.now(UTC))
+    filed: dict[str, int] = {}
+    for claim in service.reader.claims():
+        if str(a) <= claim.month <= str(b):
+            filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
+    rows = []
+    for customer_id in sorted(set(service.reader.customers()) | set(filed)):
+        doc = credits_document(service.reader, customer_id, a, b, now)
+        rows.append(
+            {
+                "customer_id": customer_id,
+                "claims_filed": filed.get(customer_id, 0),
+                "credit_entitled_minor": sum(p["credit_minor"] for p in doc["periods"]),
+                "credit_granted_minor": sum(p["granted_minor"] for p in doc["periods"]),
+                "currencies": sorted({p["currency"] for p in doc["periods"]}),
+            }
+        )
+    return {"from_month": str(a), "to_month": str(b), "customers": rows}
