@@ -50,7 +50,8 @@ def explanation_text(doc: dict[str, Any]) -> str:
                 out.append(f"    That is below a tier of the contract: credit {line['credit_percent']} % of the fee.")
             out.append(
                 f"    The fee for the measured part of the month is {line['fee_minor']} "
-                f"(of {line['monthly_fee_minor']} a month); the credit is {line['credit_minor']} {cur} minor units, rounded once, half up."
+                f"(of {line['monthly_fee_minor']} a month); the credit is {line['credit_minor']} {cur} "
+                "minor units, rounded once, half up."
             )
         cap = p["cap"]
         out.append(f"Credit for the month: {p['credit_minor']} {cur} minor units.")
