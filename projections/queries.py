@@ -57,8 +57,10 @@ def compute_live(reader: Reader, c: ContractFacts, month: Month, now: int) -> Pe
     incidents: list[IncidentFacts] = []
     maintenance: list[MaintenanceFacts] = []
     for service in services:
-        incidents += reader.incidents_for(service, windows[1])
-        maintenance += reader.maintenance_for(service, windows[1])
+        # candidates from the whole month, so that the explanation can name those outside the
+        # measured window (a contract starting mid-month); the rules clip to the window
+        incidents += reader.incidents_for(service, windows[0])
+        maintenance += reader.maintenance_for(service, windows[0])
     return compute_period(c, month, incidents, maintenance, now)
 
 
