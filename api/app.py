@@ -26,6 +26,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if getattr(app.state, "service", None) is not None:
+            # a second lifespan on the same app object (a test client inside another) reuses it
+            yield
+            return
         service = CreditsService(settings.database_url, pool_size=settings.pool_size)
         live = (
             LiveProjection(settings.database_url, settings.projection_batch_seconds).start()
@@ -39,6 +43,7 @@ def create_app(settings: Settings) -> FastAPI:
             if live is not None:
                 live.stop()
             service.close()
+            app.state.service = None
 
     app = FastAPI(title="sla-credits", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

@@ -84,6 +84,9 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
+        if exc.status_code == 400:
+            # a body that is not even JSON text: a bad input like any other
+            return problem(422, f"invalid input: body: {exc.detail}", [{"field": "body", "reason": str(exc.detail)}])
         return problem(exc.status_code, str(exc.detail), **headers)
 
     @app.exception_handler(ProjectionBehindError)

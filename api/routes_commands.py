@@ -22,6 +22,11 @@ maintenance = APIRouter(prefix="/v1/maintenance", tags=["ingest"])
 WRITE_ERRORS = errors(401, 403, 404, 409, 422, 503)
 
 
+def writes(model: type) -> dict[int | str, dict[str, Any]]:
+    """201 recorded; 200 the same command again (nothing new recorded); the problems."""
+    return {200: {"model": model, "description": "The same command again: nothing new was recorded"}, **WRITE_ERRORS}
+
+
 def _answer(result: Recorded, body: dict[str, Any]) -> JSONResponse:
     """201 when recorded, 200 when the same command was already recorded."""
     headers = {"X-Log-Position": str(result.position)} if result.position is not None else None
@@ -50,14 +55,16 @@ def _maintenance(service: Service, maintenance_id: str) -> dict[str, Any]:
     }
 
 
-@contracts.post("", status_code=201, response_model=ContractPublic, responses=WRITE_ERRORS)
+@contracts.post("", status_code=201, response_model=ContractPublic, responses=writes(ContractPublic))
 def sign_contract(body: s.ContractSign, service: Service, _: Annotated[str, Depends(WRITE_CONTRACTS)]) -> JSONResponse:
     """Record a signed contract (admin). The same body again answers 200 and records nothing."""
     result = commands.sign_contract(service.app, body)
     return _answer(result, _contract(service, body.contract_id))
 
 
-@contracts.post("/{contract_id}/amendments", status_code=201, response_model=ContractPublic, responses=WRITE_ERRORS)
+@contracts.post(
+    "/{contract_id}/amendments", status_code=201, response_model=ContractPublic, responses=writes(ContractPublic)
+)
 def amend_contract(
     contract_id: str, body: s.ContractAmend, service: Service, _: Annotated[str, Depends(WRITE_CONTRACTS)]
 ) -> JSONResponse:
@@ -66,7 +73,9 @@ def amend_contract(
     return _answer(result, _contract(service, contract_id))
 
 
-@contracts.post("/{contract_id}/termination", status_code=201, response_model=ContractPublic, responses=WRITE_ERRORS)
+@contracts.post(
+    "/{contract_id}/termination", status_code=201, response_model=ContractPublic, responses=writes(ContractPublic)
+)
 def terminate_contract(
     contract_id: str, body: s.ContractTerminate, service: Service, _: Annotated[str, Depends(WRITE_CONTRACTS)]
 ) -> JSONResponse:
@@ -81,14 +90,16 @@ def get_contract(contract_id: str, service: Service, _: Annotated[str, Depends(R
     return _contract(service, contract_id)
 
 
-@incidents.post("", status_code=201, response_model=IncidentPublic, responses=WRITE_ERRORS)
+@incidents.post("", status_code=201, response_model=IncidentPublic, responses=writes(IncidentPublic))
 def open_incident(body: s.IncidentOpen, service: Service, _: Annotated[str, Depends(INGEST)]) -> JSONResponse:
     """Record an incident (admin, ingest). The same body again answers 200."""
     result = commands.open_incident(service.app, body)
     return _answer(result, _incident(service, body.incident_id))
 
 
-@incidents.post("/{incident_id}/resolution", status_code=201, response_model=IncidentPublic, responses=WRITE_ERRORS)
+@incidents.post(
+    "/{incident_id}/resolution", status_code=201, response_model=IncidentPublic, responses=writes(IncidentPublic)
+)
 def resolve_incident(
     incident_id: str, body: s.IncidentResolve, service: Service, _: Annotated[str, Depends(INGEST)]
 ) -> JSONResponse:
@@ -96,7 +107,9 @@ def resolve_incident(
     return _answer(commands.resolve_incident(service.app, incident_id, body), _incident(service, incident_id))
 
 
-@incidents.post("/{incident_id}/corrections", status_code=201, response_model=IncidentPublic, responses=WRITE_ERRORS)
+@incidents.post(
+    "/{incident_id}/corrections", status_code=201, response_model=IncidentPublic, responses=writes(IncidentPublic)
+)
 def correct_incident(
     incident_id: str, body: s.IncidentCorrect, service: Service, _: Annotated[str, Depends(INGEST)]
 ) -> JSONResponse:
@@ -104,7 +117,9 @@ def correct_incident(
     return _answer(commands.correct_incident(service.app, incident_id, body), _incident(service, incident_id))
 
 
-@incidents.post("/{incident_id}/classification", status_code=201, response_model=IncidentPublic, responses=WRITE_ERRORS)
+@incidents.post(
+    "/{incident_id}/classification", status_code=201, response_model=IncidentPublic, responses=writes(IncidentPublic)
+)
 def classify_incident(
     incident_id: str, body: s.IncidentClassify, service: Service, _: Annotated[str, Depends(INGEST)]
 ) -> JSONResponse:
@@ -112,7 +127,9 @@ def classify_incident(
     return _answer(commands.classify_incident(service.app, incident_id, body), _incident(service, incident_id))
 
 
-@incidents.post("/{incident_id}/exclusions", status_code=201, response_model=IncidentPublic, responses=WRITE_ERRORS)
+@incidents.post(
+    "/{incident_id}/exclusions", status_code=201, response_model=IncidentPublic, responses=writes(IncidentPublic)
+)
 def exclude_customer(
     incident_id: str, body: s.IncidentExclude, service: Service, _: Annotated[str, Depends(INGEST)]
 ) -> JSONResponse:
@@ -120,7 +137,9 @@ def exclude_customer(
     return _answer(commands.exclude_customer(service.app, incident_id, body), _incident(service, incident_id))
 
 
-@incidents.post("/{incident_id}/retraction", status_code=201, response_model=IncidentPublic, responses=WRITE_ERRORS)
+@incidents.post(
+    "/{incident_id}/retraction", status_code=201, response_model=IncidentPublic, responses=writes(IncidentPublic)
+)
 def retract_incident(
     incident_id: str, body: s.IncidentRetract, service: Service, _: Annotated[str, Depends(INGEST)]
 ) -> JSONResponse:
@@ -134,7 +153,7 @@ def get_incident(incident_id: str, service: Service, _: Annotated[str, Depends(R
     return _incident(service, incident_id)
 
 
-@maintenance.post("", status_code=201, response_model=MaintenancePublic, responses=WRITE_ERRORS)
+@maintenance.post("", status_code=201, response_model=MaintenancePublic, responses=writes(MaintenancePublic))
 def announce_maintenance(
     body: s.MaintenanceAnnounce, service: Service, _: Annotated[str, Depends(INGEST)]
 ) -> JSONResponse:
@@ -143,7 +162,10 @@ def announce_maintenance(
 
 
 @maintenance.post(
-    "/{maintenance_id}/cancellation", status_code=201, response_model=MaintenancePublic, responses=WRITE_ERRORS
+    "/{maintenance_id}/cancellation",
+    status_code=201,
+    response_model=MaintenancePublic,
+    responses=writes(MaintenancePublic),
 )
 def cancel_maintenance(
     maintenance_id: str, body: s.MaintenanceCancel, service: Service, _: Annotated[str, Depends(INGEST)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
 from api import commands
@@ -23,8 +23,9 @@ from projections.service import CreditsService, month_range
 credits = APIRouter(prefix="/v1/customers", tags=["credits"])
 reports = APIRouter(prefix="/v1/reports", tags=["credits"])
 
-FromMonth = Annotated[str, Query(alias="from", description="First month, YYYY-MM", examples=["2026-01"])]
-ToMonth = Annotated[str, Query(alias="to", description="Last month, YYYY-MM", examples=["2026-06"])]
+MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
+FromMonth = Annotated[str, Query(alias="from", description="First month, YYYY-MM", examples=["2026-01"], pattern=MONTH)]
+ToMonth = Annotated[str, Query(alias="to", description="Last month, YYYY-MM", examples=["2026-06"], pattern=MONTH)]
 AsOf = Annotated[
     datetime | None,
     Query(description="Figures as known at this instant (RFC 3339 with offset): only facts recorded at or before it"),
@@ -75,7 +76,7 @@ def get_credits(
 )
 def get_explanation(
     customer_id: str,
-    month: str,
+    month: Annotated[str, Path(pattern=MONTH, description="The month, YYYY-MM")],
     request: Request,
     service: Service,
     settings: Settings_,
@@ -101,7 +102,13 @@ def get_explanation(
 
 
 @credits.post(
-    "/{customer_id}/claims", status_code=201, response_model=ClaimAnswer, responses=errors(401, 403, 404, 409, 422, 503)
+    "/{customer_id}/claims",
+    status_code=201,
+    response_model=ClaimAnswer,
+    responses={
+        200: {"model": ClaimAnswer, "description": "The same claim again"},
+        **errors(401, 403, 404, 409, 422, 503),
+    },
 )
 def file_claim(
     customer_id: str,

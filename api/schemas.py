@@ -6,7 +6,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 
@@ -17,11 +17,25 @@ def _exact_decimal(value: Any) -> Any:
     return value
 
 
+def _instant_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError('give an RFC 3339 instant as a string, e.g. "2026-03-01T10:00:00Z"')
+    return value
+
+
+def _date_text(value: Any) -> Any:
+    if not isinstance(value, str | date):
+        raise ValueError("give a date as a string, YYYY-MM-DD")
+    return value
+
+
+Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
+Day = Annotated[date, BeforeValidator(_date_text)]
 ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(allow_inf_nan=False)]
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 Name = Annotated[str, Field(min_length=1, max_length=100)]
 MonthText = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])]
-Minor = Annotated[int, Field(ge=0, le=10**15)]
+Minor = Annotated[StrictInt, Field(ge=0, le=10**15)]
 
 
 class Body(BaseModel):
@@ -41,7 +55,7 @@ class CapIn(Body):
 class TermsIn(Body):
     credit_tiers: list[TierIn] = Field(max_length=20)
     degraded_weight: ExactDecimal = Decimal("0")
-    maintenance_notice_hours: int = Field(48, ge=0, le=24 * 365)
+    maintenance_notice_hours: StrictInt = Field(48, ge=0, le=24 * 365)
     annual_cap: CapIn | None = None
 
     def to_domain(self) -> Terms:
@@ -70,8 +84,8 @@ class ContractSign(Body):
     customer_id: Id
     customer_name: str = Field(max_length=200)
     timezone: str = Field(max_length=64, examples=["Europe/Berlin"])
-    starts_on: date
-    ends_on: date | None = None
+    starts_on: Day
+    ends_on: Day | None = None
     currency: str = Field(examples=["USD"])
     terms: TermsIn
     subscriptions: list[SubscriptionIn] = Field(max_length=100)
@@ -79,14 +93,14 @@ class ContractSign(Body):
 
 class ContractAmend(Body):
     request_id: Id
-    effective_from: date
+    effective_from: Day
     terms: TermsIn | None = None
     subscriptions: list[SubscriptionIn] | None = Field(None, max_length=100)
 
 
 class ContractTerminate(Body):
     request_id: Id
-    ends_on: date
+    ends_on: Day
 
 
 class IncidentOpen(Body):
@@ -95,22 +109,22 @@ class IncidentOpen(Body):
     regions: list[Name] = Field(default_factory=list, max_length=100)
     customers: list[Id] | None = Field(None, max_length=10_000)
     severity: Literal["outage", "degraded"]
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
     cause: Literal["provider", "force_majeure"] = "provider"
     title: str = Field("", max_length=500)
 
 
 class IncidentResolve(Body):
     request_id: Id
-    ended_at: AwareDatetime
+    ended_at: Instant
 
 
 class IncidentCorrect(Body):
     request_id: Id
     reason: str = Field(min_length=1, max_length=2000)
-    started_at: AwareDatetime | None = None
-    ended_at: AwareDatetime | None = None
+    started_at: Instant | None = None
+    ended_at: Instant | None = None
     severity: Literal["outage", "degraded"] | None = None
     regions: list[Name] | None = Field(None, max_length=100)
     customers: list[Id] | None = Field(None, max_length=10_000)
@@ -141,9 +155,9 @@ class MaintenanceAnnounce(Body):
     maintenance_id: Id
     service: Name
     regions: list[Name] = Field(default_factory=list, max_length=100)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime
-    announced_at: AwareDatetime
+    starts_at: Instant
+    ends_at: Instant
+    announced_at: Instant
 
 
 class MaintenanceCancel(Body):

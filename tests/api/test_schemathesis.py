@@ -1,0 +1,53 @@
+"""Schemathesis against our OpenAPI document: no 500, no response outside the documented schema."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from api.settings import Settings
+from tests.api.conftest import KEYS, auth
+from tests.api.scenario import contract, incident
+
+
+@pytest.fixture(scope="module")
+def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.schemas.BaseSchema]:
+    db = Path(tmp_path_factory.mktemp("schemathesis")) / "credits.db"
+    app = create_app(
+        Settings(
+            database_url=f"sqlite:///{db}",
+            api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()),
+            projection_batch_seconds=0.05,
+        )
+    )
+    with TestClient(app) as client:
+        client.post("/v1/contracts", json=contract(), headers=auth("admin"))
+        client.post("/v1/incidents", json=incident(), headers=auth("admin"))
+        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+
+
+schema = schemathesis.pytest.from_fixture("api_schema")
+
+
+@schema.parametrize()
+@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+def test_no_server_error_and_responses_match_the_schema(case: schemathesis.Case) -> None:
+    # Whether the API accepts or refuses generated bodies is a rules question (ids that must
+    # exist, months that must be real): the contract checked here is no 500, and every answer
+    # documented and in its documented shape.
+    case.call_and_validate(
+        headers=auth("admin"),
+        checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
+    )
