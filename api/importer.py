@@ -49,52 +49,68 @@ def parse_line(text: str) -> tuple[str, Body]:
 def import_lines(
     app: CreditsApplication, lines: Iterable[str], progress: Callable[[int], None] = lambda n: None
 ) -> ImportReport:
+    """Record every good line; report the bad ones by number. Lines are applied in chunks on
+    one unit of work and saved together; if the store refuses a chunk (an id recorded before,
+    or a concurrent writer), the chunk's lines are replayed one by one with full checks."""
     report = ImportReport()
-    chunk: list[tuple[int, str, Body]] = []
-    unit = Unit(app)
+    chunk: list[tuple[int, str, Body | None, str | None]] = []  # line, kind, body, parse error
+    unit = Unit(app, optimistic_creates=True)
+    outcomes: list[tuple[int, bool | None, str | None]] = []  # line, created, error
+
+    def settle(results: list[tuple[int, bool | None, str | None]]) -> None:
+        for number, created, error in results:
+            if error is not None:
+                report.errors.append((number, error))
+            elif created:
+                report.recorded += 1
+            else:
+                report.unchanged += 1
 
     def flush() -> None:
         nonlocal unit
         if not chunk:
             return
         try:
-            position = app.save_unit(unit)
+            position = app.save_unit(unit) if unit.pending else None
+            settle(outcomes)
         except IntegrityError:
-            # A concurrent writer touched one of these aggregates: replay the chunk line by line.
-            report.recorded -= sum(1 for _ in chunk)
-            for number, kind, body in chunk:
+            position = None
+            for number, kind, body, parse_error in chunk:
+                if body is None:
+                    settle([(number, None, parse_error)])
+                    continue
                 try:
                     result = run_import_line(app, kind, body)
                 except DomainError as e:
-                    report.errors.append((number, f"{e.field}: {e.reason}"))
+                    settle([(number, None, f"{e.field}: {e.reason}")])
                     continue
-                report.recorded += int(result.created)
+                settle([(number, result.created, None)])
                 position = result.position or position
         if position is not None:
             report.last_position = position
         chunk.clear()
-        unit = Unit(app)
+        outcomes.clear()
+        unit = Unit(app, optimistic_creates=True)
 
     for number, text in enumerate(lines, start=1):
         report.lines = number
-        if not text.strip():
-            progress(1)
-            continue
-        try:
-            kind, body = parse_line(text)
-            result = run_import_line(app, kind, body, unit)
-        except ValueError as e:
-            report.errors.append((number, str(e)))
-        except DomainError as e:
-            report.errors.append((number, f"{e.field}: {e.reason}"))
-        else:
-            if result.created:
-                report.recorded += 1
-                chunk.append((number, kind, body))
+        if text.strip():
+            try:
+                kind, body = parse_line(text)
+            except ValueError as e:
+                chunk.append((number, "", None, str(e)))
+                outcomes.append((number, None, str(e)))
             else:
-                report.unchanged += 1
+                chunk.append((number, kind, body, None))
+                try:
+                    result = run_import_line(app, kind, body, unit)
+                except DomainError as e:
+                    outcomes.append((number, None, f"{e.field}: {e.reason}"))
+                else:
+                    outcomes.append((number, result.created, None))
         if len(chunk) >= CHUNK:
             flush()
         progress(1)
     flush()
+    report.errors.sort()
     return report

@@ -47,14 +47,19 @@ class Recorded:
 class Unit:
     """The aggregates touched by one or more commands, saved together."""
 
-    def __init__(self, app: CreditsApplication) -> None:
+    def __init__(self, app: CreditsApplication, optimistic_creates: bool = False) -> None:
         self.app = app
         self.pending: dict[UUID, Aggregate] = {}
+        # Bulk import: assume a created id is new; the store's uniqueness check refuses the
+        # whole save if not, and the caller then replays its commands one by one.
+        self.optimistic_creates = optimistic_creates
 
-    def get(self, cls: type[A], aggregate_id: UUID) -> A | None:
+    def get(self, cls: type[A], aggregate_id: UUID, creating: bool = False) -> A | None:
         found = self.pending.get(aggregate_id)
         if found is not None:
             return found if isinstance(found, cls) else None
+        if creating and self.optimistic_creates:
+            return None
         try:
             aggregate: Aggregate = self.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
@@ -122,7 +127,7 @@ class CreditsApplication(Application[UUID]):
         unit: Unit | None = None,
     ) -> Recorded:
         def command(u: Unit) -> Recorded:
-            existing = u.get(Contract, contract_uuid(contract_id))
+            existing = u.get(Contract, contract_uuid(contract_id), creating=True)
             candidate = Contract.sign(
                 contract_id=contract_id,
                 customer_id=customer_id,
@@ -210,7 +215,7 @@ class CreditsApplication(Application[UUID]):
                 cause=cause,
                 title=title,
             )
-            existing = u.get(Incident, incident_uuid(incident_id))
+            existing = u.get(Incident, incident_uuid(incident_id), creating=True)
             if existing is not None:
                 if existing.opened_print != candidate.opened_print:
                     raise ConflictError("incident_id", f"{incident_id!r} was already opened with a different body")
@@ -289,7 +294,7 @@ class CreditsApplication(Application[UUID]):
                 ends_at=ends_at,
                 announced_at=announced_at,
             )
-            existing = u.get(Maintenance, maintenance_uuid(maintenance_id))
+            existing = u.get(Maintenance, maintenance_uuid(maintenance_id), creating=True)
             if existing is not None:
                 if existing.announced_print != candidate.announced_print:
                     raise ConflictError(
@@ -325,7 +330,7 @@ class CreditsApplication(Application[UUID]):
             candidate = Claim.file(
                 claim_id=claim_id, customer_id=customer_id, month=month, channel=channel, message=message
             )
-            existing = u.get(Claim, claim_uuid(claim_id))
+            existing = u.get(Claim, claim_uuid(claim_id), creating=True)
             if existing is not None:
                 if existing.filed_print != candidate.filed_print:
                     raise ConflictError("claim_id", f"{claim_id!r} was already filed with a different body")

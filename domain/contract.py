@@ -101,7 +101,7 @@ class Contract(Aggregate):
         self.ends_on = ends_on
         self.currency = currency
         self.terminated = False
-        self.signed_print = self.signing_print(
+        self._signed = dict(
             contract_id=contract_id,
             customer_id=customer_id,
             customer_name=customer_name,
@@ -116,6 +116,11 @@ class Contract(Aggregate):
             TermsVersion(starts_on, 0, Terms.from_data(terms), tuple(Subscription.from_data(s) for s in subscriptions))
         ]
         self.requests: dict[str, str] = {}
+
+    @property
+    def signed_print(self) -> str:
+        """The fingerprint of the signing command (computed only to compare a repeat)."""
+        return self.signing_print(**self._signed)
 
     def amend(
         self,

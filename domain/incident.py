@@ -114,8 +114,7 @@ class Incident(Aggregate):
         self.retracted = False
         self.excluded: dict[str, str] = {}
         self.requests: dict[str, str] = {}
-        self.opened_print = fingerprint(
-            "open_incident",
+        self._opened = dict(
             service=service,
             regions=list(regions),
             customers=list(customers),
@@ -125,6 +124,11 @@ class Incident(Aggregate):
             cause=cause,
             title=title,
         )
+
+    @property
+    def opened_print(self) -> str:
+        """The fingerprint of the opening command (computed only to compare a repeat)."""
+        return fingerprint("open_incident", **self._opened)
 
     def _writable(self) -> None:
         if self.retracted:

@@ -96,9 +96,7 @@ class SQLReader:
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
         lines: dict[tuple[str, str], list[LineRow]] = {}
         for r in self.view.select(
-            "SELECT d.contract_id, d.month, d.doc FROM v_downtime d JOIN v_contracts c "
-            "ON c.contract_id = d.contract_id WHERE c.customer_id = ? "
-            "ORDER BY d.contract_id, d.month, d.service, d.region",
+            "SELECT contract_id, month, doc FROM v_downtime WHERE customer_id = ? ORDER BY contract_id, month, service, region",
             (customer_id,),
         ):
             lines.setdefault((r["contract_id"], r["month"]), []).append(LineRow(**json.loads(r["doc"])))

@@ -51,8 +51,9 @@ DDL = [
     "CREATE INDEX IF NOT EXISTS v_maintenance_service_time ON v_maintenance (service, starts_at)",
     """CREATE TABLE IF NOT EXISTS v_downtime (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, service TEXT NOT NULL, region TEXT NOT NULL,
-        downtime_seconds TEXT NOT NULL, doc TEXT NOT NULL,
+        customer_id TEXT NOT NULL, downtime_seconds TEXT NOT NULL, doc TEXT NOT NULL,
         PRIMARY KEY (contract_id, month, service, region))""",
+    "CREATE INDEX IF NOT EXISTS v_downtime_customer ON v_downtime (customer_id)",
     """CREATE TABLE IF NOT EXISTS v_periods (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL,
         year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,
@@ -274,9 +275,17 @@ class SQLCreditsView(CreditsView):
             c.executemany(sql("DELETE FROM v_downtime WHERE contract_id = ? AND month = ?"), sorted(periods))
             c.executemany(sql("DELETE FROM v_periods WHERE contract_id = ? AND month = ?"), gone)
         c.executemany(
-            sql("INSERT INTO v_downtime VALUES (?, ?, ?, ?, ?, ?)"),
+            sql("INSERT INTO v_downtime VALUES (?, ?, ?, ?, ?, ?, ?)"),
             [
-                (p.contract_id, p.month, line.service, line.region, line.downtime_seconds, dumps(line.doc()))
+                (
+                    p.contract_id,
+                    p.month,
+                    line.service,
+                    line.region,
+                    p.customer_id,
+                    line.downtime_seconds,
+                    dumps(line.doc()),
+                )
                 for p in present
                 for line in p.lines
             ],

@@ -61,11 +61,24 @@ def test_a_scenario_over_http_against_two_workers_and_the_projection_process(ser
     with httpx.Client(base_url=server, headers=admin, timeout=30) as http:
         assert http.post("/v1/contracts", json=contract()).status_code == 201
         assert http.post("/v1/incidents", json=incident()).status_code == 201
-        assert http.post("/v1/incidents", json=incident("i2", started_at="2025-04-01T00:00:00Z", ended_at="2025-04-03T00:00:00Z")).status_code == 201
-        assert http.post("/v1/incidents/i2/corrections", json={"request_id": "c", "reason": "shorter", "ended_at": "2025-04-01T06:00:00Z"}).status_code == 201
+        assert (
+            http.post(
+                "/v1/incidents", json=incident("i2", started_at="2025-04-01T00:00:00Z", ended_at="2025-04-03T00:00:00Z")
+            ).status_code
+            == 201
+        )
+        assert (
+            http.post(
+                "/v1/incidents/i2/corrections",
+                json={"request_id": "c", "reason": "shorter", "ended_at": "2025-04-01T06:00:00Z"},
+            ).status_code
+            == 201
+        )
 
         # several reads: whichever worker answers, each sees every write before it
-        answers = [http.get("/v1/customers/a/credits", params={"from": "2025-03", "to": "2025-04"}).json() for _ in range(6)]
+        answers = [
+            http.get("/v1/customers/a/credits", params={"from": "2025-03", "to": "2025-04"}).json() for _ in range(6)
+        ]
 
     for doc in answers:
         march, april = doc["periods"]

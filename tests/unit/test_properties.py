@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from domain.calendar import Month
 from domain.cap import CapStep, allocate_annual_cap
 from domain.terms import AnnualCap
+from projections.runner import replay
 from tests.helpers import Scenario, terms, utc
 
 BASE = utc(2025, 1, 1)
@@ -151,3 +152,36 @@ def test_grants_never_exceed_the_cap_or_the_credit(credits: list[int], cap: int 
         if capped_seen:
             assert g.granted_minor == 0
         capped_seen = capped_seen or g.capped_minor > 0
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(incident_st, max_size=8), st.booleans())
+def test_incremental_views_equal_a_deferred_replay(incidents: list[dict], terminate: bool) -> None:
+    from projections.credits_projection import CreditsProjection
+    from projections.runner import recorded_events
+    from projections.views import MemoryCreditsView
+
+    s = _world()
+    for stream in _facts(incidents):
+        for kind, args in stream:
+            _apply(s, kind, args)
+    if terminate:
+        s.app.terminate_contract(contract_id="c1", request_id="t", ends_on=date(2025, 2, 14))
+    s.app.announce_maintenance(
+        maintenance_id="m",
+        service="compute",
+        regions=["eu"],
+        starts_at=BASE,
+        ends_at=BASE + timedelta(days=20),
+        announced_at=BASE - timedelta(days=9),
+    )
+    s.app.cancel_maintenance(maintenance_id="m", request_id="c")
+
+    live = MemoryCreditsView()
+    projection = CreditsProjection(live)
+    for event, tracking in recorded_events(s.app):
+        projection.process_event(event, tracking)
+    replayed = replay(s.app).model
+
+    assert live.model.periods == replayed.periods
+    assert live.model.years == replayed.years

@@ -1,0 +1,147 @@
+"""`make bench`: the core benchmark on the reference dataset, SQLite and PostgreSQL.
+
+Prints, for each store, each figure beside its raw baseline measured in the same run:
+- import rate (facts/s) vs the library's raw save rate for the same number of events;
+- full rebuild time vs reading and decoding every stored event with no projection work;
+- one customer's credits for 24 months from the views: median and p99 over 1,000 customers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.domain import Aggregate, event
+
+from api.importer import import_lines
+from bench.dataset import write
+from domain.calendar import Month, to_micros
+from projections.queries import credits_document
+from projections.runner import rebuild, recorded_events
+from projections.service import CreditsService
+from projections.stores import open_application
+
+OUT = Path("bench/out")
+DATASET = OUT / "reference.jsonl"
+
+
+class Probe(Aggregate):
+    """The raw baseline: an aggregate whose facts carry a comparable payload."""
+
+    @event("Started")
+    def __init__(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+    @event("Noted")
+    def note(self, payload: dict[str, Any]) -> None:
+        self.payload = payload
+
+
+def raw_save_rate(url: str, n: int, chunk: int = 500) -> float:
+    app = open_application(url)
+    payload = {"service": "compute", "regions": ["eu-west"], "severity": "outage", "started_at": "2024-01-01T00:00:00Z"}
+    started = time.perf_counter()
+    pending: list[Probe] = []
+    for i in range(n):
+        pending.append(Probe(dict(payload, n=i)))
+        if len(pending) == chunk:
+            app.save(*pending)
+            pending = []
+    if pending:
+        app.save(*pending)
+    elapsed = time.perf_counter() - started
+    app.close()
+    return n / elapsed
+
+
+def raw_read_decode(url: str) -> tuple[float, int]:
+    app = open_application(url)
+    started = time.perf_counter()
+    count = sum(1 for _ in recorded_events(app))
+    elapsed = time.perf_counter() - started
+    app.close()
+    return elapsed, count
+
+
+def measure(name: str, url: str, probe_url: str) -> dict[str, Any]:
+    lines = DATASET.read_text(encoding="utf-8").splitlines()
+    service = CreditsService(url)
+    started = time.perf_counter()
+    report = import_lines(service.app, lines)
+    import_s = time.perf_counter() - started
+    assert not report.errors, report.errors[:3]
+    raw_rate = raw_save_rate(probe_url, report.recorded)
+
+    started = time.perf_counter()
+    rebuild(url)
+    rebuild_s = time.perf_counter() - started
+    read_s, events = raw_read_decode(url)
+
+    customers = service.reader.customers()
+    rnd = random.Random(5)
+    now = to_micros(datetime(2026, 1, 15, tzinfo=UTC))
+    timings = []
+    for customer in (rnd.choice(customers) for _ in range(1000)):
+        t = time.perf_counter()
+        credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
+        timings.append((time.perf_counter() - t) * 1000)
+    timings.sort()
+    service.close()
+    return {
+        "store": name,
+        "facts": report.recorded,
+        "import_facts_per_s": report.recorded / import_s,
+        "raw_save_events_per_s": raw_rate,
+        "rebuild_s": rebuild_s,
+        "raw_read_decode_s": read_s,
+        "events": events,
+        "credits_ms_median": statistics.median(timings),
+        "credits_ms_p99": timings[int(len(timings) * 0.99) - 1],
+    }
+
+
+def _pg_database(admin: str) -> str:
+    name = f"slac_bench_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return admin.rsplit("/", 1)[0] + f"/{name}"
+
+
+def main() -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    if not DATASET.exists():
+        print(f"generating {DATASET}: {write(DATASET)} commands", flush=True)
+    results = []
+    run = OUT / f"run-{int(time.time())}"
+    run.mkdir()
+    results.append(measure("sqlite", f"sqlite:///{run}/credits.db", f"sqlite:///{run}/probe.db"))
+    admin = os.environ.get("SLACREDITS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    try:
+        results.append(measure("postgres", _pg_database(admin), _pg_database(admin)))
+    except psycopg.OperationalError as e:
+        print(f"PostgreSQL not measured: {e}", file=sys.stderr)
+    for r in results:
+        print(f"\n== {r['store']}: {r['facts']} facts, {r['events']} events")
+        print(
+            f"import          {r['import_facts_per_s']:10.0f} facts/s   raw save {r['raw_save_events_per_s']:10.0f} events/s"
+            f"   ratio {r['import_facts_per_s'] / r['raw_save_events_per_s']:.2f}"
+        )
+        print(
+            f"full rebuild    {r['rebuild_s']:10.2f} s         raw read+decode {r['raw_read_decode_s']:6.2f} s"
+            f"   ratio {r['rebuild_s'] / r['raw_read_decode_s']:.1f}x"
+        )
+        print(f"credits (24 mo) median {r['credits_ms_median']:.2f} ms   p99 {r['credits_ms_p99']:.2f} ms")
+    (OUT / "core.json").write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
