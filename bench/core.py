@@ -132,7 +132,8 @@ def main() -> None:
     for r in results:
         print(f"\n== {r['store']}: {r['facts']} facts, {r['events']} events")
         print(
-            f"import          {r['import_facts_per_s']:10.0f} facts/s   raw save {r['raw_save_events_per_s']:10.0f} events/s"
+            f"import          {r['import_facts_per_s']:10.0f} facts/s   "
+            f"raw save {r['raw_save_events_per_s']:10.0f} events/s"
             f"   ratio {r['import_facts_per_s'] / r['raw_save_events_per_s']:.2f}"
         )
         print(

@@ -96,7 +96,8 @@ class SQLReader:
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
         lines: dict[tuple[str, str], list[LineRow]] = {}
         for r in self.view.select(
-            "SELECT contract_id, month, doc FROM v_downtime WHERE customer_id = ? ORDER BY contract_id, month, service, region",
+            "SELECT contract_id, month, doc FROM v_downtime WHERE customer_id = ? "
+            "ORDER BY contract_id, month, service, region",
             (customer_id,),
         ):
             lines.setdefault((r["contract_id"], r["month"]), []).append(LineRow(**json.loads(r["doc"])))
