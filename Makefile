@@ -33,3 +33,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) data bench/out .pytest_cache .mypy_cache .ruff_cache
+
+## bench-api: HTTP load (credits vs /healthz, ingest) on SQLite and PostgreSQL
+bench-api: $(STAMP)
+	$(BIN)/python -m bench.api

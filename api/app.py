@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 
 from api import problems
@@ -30,6 +31,8 @@ def create_app(settings: Settings) -> FastAPI:
             # a second lifespan on the same app object (a test client inside another) reuses it
             yield
             return
+        # few threads: the handlers are short and CPU-bound; many threads only fight for the GIL
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         service = CreditsService(settings.database_url, pool_size=settings.pool_size)
         live = (
             LiveProjection(settings.database_url, settings.projection_batch_seconds).start()

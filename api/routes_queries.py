@@ -57,14 +57,16 @@ def get_credits(
     settings: Settings_,
     _: Annotated[str, Depends(READ_CREDITS)],
     as_of: AsOf = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     """Every period of the customer's contracts from `from` to `to`, with contract-year totals."""
     a, b = month_range(first, last)
     when = _as_of(as_of)
     if when is None:
         up_to_date(service, settings)
     reader, now = service.reader_at(when)
-    return credits_document(reader, customer_id, a, b, now, when)
+    # built exactly in the documented shape; answered as is, without a second validation
+    with service.view.reading():
+        return JSONResponse(credits_document(reader, customer_id, a, b, now, when))
 
 
 @credits.get(
@@ -90,7 +92,8 @@ def get_explanation(
     if when is None:
         up_to_date(service, settings)
     reader, now = service.reader_at(when)
-    document = explain_month(reader, customer_id, m, now)
+    with service.view.reading():
+        document = explain_month(reader, customer_id, m, now)
     wants_text = format == "text" or (
         format is None
         and "text/plain" in request.headers.get("accept", "")

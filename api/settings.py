@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     # how long a query waits for the projection to reach the caller's own write
     read_wait_seconds: float = 5.0
     pool_size: int = 5
+    # request handler threads per API process
+    threads: int = 8
     # while catching up, the projection writes at least this often (one transaction per batch)
     projection_batch_seconds: float = 10.0
 

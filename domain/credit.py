@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from domain.calendar import MICROS, Month, Window, local_date, measured_window, month_window, zone
@@ -111,16 +112,23 @@ class TierStep:
         return decimal_places(self.uptime_percent, 6)
 
 
+@lru_cache(maxsize=4096)
+def exact(value: Decimal) -> Fraction:
+    """A decimal as an exact fraction (cached: terms repeat across every period)."""
+    return Fraction(value)
+
+
 def uptime_percent(measured_micros: int, downtime: DowntimeStep) -> Fraction:
     """Step 6, exact."""
-    return 100 * (measured_micros - Fraction(downtime.downtime_micros)) / measured_micros
+    d = exact(downtime.downtime_micros)
+    return Fraction(100 * (measured_micros * d.denominator - d.numerator), measured_micros * d.denominator)
 
 
 def credit_percent_for(uptime: Fraction, tiers: tuple[CreditTier, ...]) -> TierStep:
     """Step 7: the largest credit among tiers whose below_percent the uptime is strictly under."""
     best: tuple[Decimal, int] | None = None
     for i, tier in enumerate(tiers):
-        if uptime < Fraction(tier.below_percent) and (best is None or tier.credit_percent > best[0]):
+        if uptime < exact(tier.below_percent) and (best is None or tier.credit_percent > best[0]):
             best = (tier.credit_percent, i)
     if best is None:
         return TierStep(uptime, Decimal(0), None)
@@ -162,6 +170,11 @@ def pro_rated(amount: Fraction, window: Window, month: Window) -> Fraction:
     return amount * window.micros / month.micros
 
 
+def _round_ratio(numerator: int, denominator: int) -> int:
+    """round_half_up(numerator / denominator) for non-negative integers, without a Fraction."""
+    return (2 * numerator + denominator) // (2 * denominator)
+
+
 def credit_line(
     subscription: Subscription,
     customer_id: str,
@@ -171,8 +184,37 @@ def credit_line(
     incidents: list[IncidentFacts],
     maintenance: list[MaintenanceFacts],
     now: int,
+    memo: dict[tuple[object, ...], tuple[object, ...]] | None = None,
 ) -> LineStep:
-    """Steps 3-8 for one subscription."""
+    """Steps 3-8 for one subscription.
+
+    Steps 3-5 depend only on the subscription's service and region, the window, the terms'
+    weight and notice, "now", the candidate facts and (only when a candidate names customers)
+    the customer; `memo`, shared by the callers of one recomputation, reuses them across the
+    many contracts an incident reaches."""
+    key: tuple[object, ...] | None = None
+    if memo is not None:
+        # figures only: the facts of other services and regions cannot count, so they are left
+        # out of the considered lists (the explanation calls without a memo and lists them all)
+        service, region = subscription.service, subscription.region
+        incidents = [i for i in incidents if i.service == service and (not i.regions or region in i.regions)]
+        maintenance = [m for m in maintenance if m.service == service and (not m.regions or region in m.regions)]
+        personal = any(i.customers or i.excluded_customers for i in incidents)
+        key = (
+            subscription.service,
+            subscription.region,
+            customer_id if personal else None,
+            window,
+            terms.degraded_weight,
+            terms.maintenance_notice_hours,
+            now,
+            tuple(i.incident_id for i in incidents),
+            tuple(m.maintenance_id for m in maintenance),
+        )
+        hit = memo.get(key)
+        if hit is not None:
+            considered, considered_m, downtime = hit
+            return _priced(subscription, terms, window, month, considered, considered_m, downtime)  # type: ignore[arg-type]
     considered = tuple(
         ConsideredIncident(
             inc, why_incident_does_not_count(inc, subscription.service, subscription.region, customer_id, window)
@@ -196,8 +238,25 @@ def credit_line(
         terms.degraded_weight,
         now,
     )
+    if memo is not None and key is not None:
+        memo[key] = (considered, considered_m, downtime)
+    return _priced(subscription, terms, window, month, considered, considered_m, downtime)
+
+
+def _priced(
+    subscription: Subscription,
+    terms: Terms,
+    window: Window,
+    month: Window,
+    considered: tuple[ConsideredIncident, ...],
+    considered_m: tuple[ConsideredMaintenance, ...],
+    downtime: DowntimeStep,
+) -> LineStep:
+    """Steps 6-8: uptime, tier and the pro-rated credit."""
     tier = credit_percent_for(uptime_percent(window.micros, downtime), terms.credit_tiers)
-    fee = Fraction(subscription.monthly_fee_minor)
+    fee = subscription.monthly_fee_minor
+    cp = exact(tier.credit_percent)
+    # step 8, exactly and rounded once: credit% / 100 * fee * measured / month
     return LineStep(
         subscription=subscription,
         measured_micros=window.micros,
@@ -206,8 +265,8 @@ def credit_line(
         maintenance=considered_m,
         downtime=downtime,
         tier=tier,
-        fee_minor=round_half_up(pro_rated(fee, window, month)),
-        credit_minor=round_half_up(pro_rated(Fraction(tier.credit_percent) / 100 * fee, window, month)),
+        fee_minor=_round_ratio(fee * window.micros, month.micros),
+        credit_minor=_round_ratio(cp.numerator * fee * window.micros, cp.denominator * 100 * month.micros),
     )
 
 
@@ -246,6 +305,7 @@ def compute_period(
     incidents: list[IncidentFacts],
     maintenance: list[MaintenanceFacts],
     now: int,
+    memo: dict[tuple[object, ...], tuple[object, ...]] | None = None,
 ) -> PeriodStep | None:
     """The whole calculation for one contract and month, or None if it has no period
     (the month has not begun at `now`, or the contract is not active in it)."""
@@ -257,7 +317,7 @@ def compute_period(
         return None
     effect = in_effect(contract, local_date(window.start, contract.tz))
     lines = tuple(
-        credit_line(sub, contract.customer_id, effect.terms, window, whole, incidents, maintenance, now)
+        credit_line(sub, contract.customer_id, effect.terms, window, whole, incidents, maintenance, now, memo)
         for sub in effect.subscriptions
     )
     return PeriodStep(contract.contract_id, month, whole, window, effect, lines)

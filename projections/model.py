@@ -117,6 +117,8 @@ class CreditsModel:
         # The rows are a function of the final facts only, so the result is the same.
         self.deferred = False
         self._dirty: dict[str, set[Month]] = defaultdict(set)
+        # shared by the periods recomputed for one fact (or one flush); facts change between
+        self._memo: dict[tuple[object, ...], tuple[object, ...]] = {}
 
     # -- look-ups shared with the queries --------------------------------------------------
 
@@ -167,6 +169,7 @@ class CreditsModel:
     # -- facts ----------------------------------------------------------------------------
 
     def put_contract(self, c: ContractFacts, since: date | None) -> None:
+        self._memo = {}
         """A contract was signed, amended (from `since`) or terminated."""
         old = self.contracts.get(c.contract_id)
         if old is not None:
@@ -186,6 +189,7 @@ class CreditsModel:
         self._recompute(c, months)
 
     def put_incident(self, new: IncidentFacts, only_customer: str | None = None) -> None:
+        self._memo = {}
         old = self.incidents.get(new.incident_id)
         if old is not None:
             self._incident_index.remove(old.incident_id, old.service, old.regions, old.started_at, old.ended_at)
@@ -224,6 +228,7 @@ class CreditsModel:
         return found
 
     def put_maintenance(self, new: MaintenanceFacts) -> None:
+        self._memo = {}
         old = self.maintenance.get(new.maintenance_id)
         if old is not None:
             self._maintenance_index.remove(old.maintenance_id, old.service, old.regions, old.starts_at, old.ends_at)
@@ -254,7 +259,9 @@ class CreditsModel:
             last_m = min(last_m, Month.of(c.ends_on))
         return set(months_between(first_m, last_m)) if first_m <= last_m else set()
 
-    def compute(self, c: ContractFacts, month: Month, now: int) -> PeriodStep | None:
+    def compute(
+        self, c: ContractFacts, month: Month, now: int, memo: dict[tuple[object, ...], tuple[object, ...]] | None = None
+    ) -> PeriodStep | None:
         windows = period_window(c, month)
         if windows is None:
             return None
@@ -272,12 +279,14 @@ class CreditsModel:
             sorted(incidents.values(), key=lambda i: (i.started_at, i.incident_id)),
             sorted(maintenance.values(), key=lambda m: (m.starts_at, m.maintenance_id)),
             now,
+            memo,
         )
 
     def flush(self) -> None:
         """Compute every period deferred during a replay."""
         dirty, self._dirty = self._dirty, defaultdict(set)
         self.deferred = False
+        self._memo = {}
         for cid in sorted(dirty):
             self._recompute(self.contracts[cid], dirty[cid])
 
@@ -304,7 +313,7 @@ class CreditsModel:
         touched_years: dict[str, Month] = {}
         for month in sorted(months):
             key = (cid, str(month))
-            step = self.compute(c, month, FOREVER)
+            step = self.compute(c, month, FOREVER, self._memo)
             old = self.periods.get(key)
             if step is None or all(line.downtime.downtime_micros == 0 for line in step.lines):
                 if old is not None:

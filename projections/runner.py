@@ -71,6 +71,7 @@ class LiveProjection:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="credits-projection", daemon=True)
         self.failures = 0
+        self.ready = threading.Event()
 
     def start(self) -> LiveProjection:
         self._thread.start()
@@ -88,6 +89,8 @@ class LiveProjection:
                 ) as runner:
                     runner.view.latest_position = runner.app.recorder.max_notification_id
                     runner.view.batch_seconds = self.batch_seconds
+                    runner.view.model  # load the working state now, not on the first fact  # noqa: B018
+                    self.ready.set()
                     delay = 0.1
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)

@@ -73,4 +73,5 @@ class CreditsService:
         if catch_up and as_of is None:
             self.catch_up()
         reader, now = self.reader_at(as_of)
-        return credits_document(reader, customer_id, a, b, now, as_of)
+        with self.view.reading():
+            return credits_document(reader, customer_id, a, b, now, as_of)

@@ -156,7 +156,27 @@ class SQLCreditsView(CreditsView):
             for statement in DDL:
                 c.execute(statement)
 
+    _reading = threading.local()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """Answer every select inside from one read transaction: one consistent snapshot of
+        the views, and one BEGIN/ROLLBACK instead of one per query."""
+        if getattr(self._reading, "cursor", None) is not None:
+            yield
+            return
+        with self.cursor(commit=False) as c:
+            self._reading.cursor = c
+            try:
+                yield
+            finally:
+                self._reading.cursor = None
+
     def select(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+        current = getattr(self._reading, "cursor", None)
+        if current is not None:
+            current.execute(self.sql(statement), params)
+            return list(current.fetchall())
         with self.cursor(commit=False) as c:
             c.execute(self.sql(statement), params)
             return list(c.fetchall())
