@@ -172,7 +172,8 @@ def main() -> None:
     for r in results:
         h, c, c2, h2 = r["healthz"], r["credits"], r["credits_200rps"], r["healthz_200rps"]
         print(
-            f"\n== {r['store']} (one API process + the projection process; load from wrk / bench.load, {SECONDS:.0f} s each)"
+            f"\n== {r['store']} (one API process + the projection process; "
+            f"load from wrk / bench.load, {SECONDS:.0f} s each)"
         )
         print(f"/healthz   50 conns: {h['rps']:8.0f} req/s  p50 {h['p50_ms']:6.1f} ms  p99 {h['p99_ms']:6.1f} ms")
         print(
@@ -180,7 +181,8 @@ def main() -> None:
             f"   ratio to /healthz {c['rps'] / h['rps']:.2f}  errors {c['errors']}"
         )
         print(
-            f"credits   200 req/s: p99 {c2['p99_ms']:6.1f} ms (achieved {c2['rps']:.0f}/s; /healthz p99 {h2['p99_ms']:.1f} ms)"
+            f"credits   200 req/s: p99 {c2['p99_ms']:6.1f} ms (achieved {c2['rps']:.0f}/s; "
+            f"/healthz p99 {h2['p99_ms']:.1f} ms)"
         )
         print(
             f"ingest POST /v1/incidents: {r['ingest_per_s']:8.0f}/s   import {r['import_per_s']:8.0f} facts/s"

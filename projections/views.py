@@ -84,12 +84,19 @@ class CreditsView(TrackingRecorder):
     batch_limit = 20_000
     batch_seconds = 10.0
 
+    _model_lock = threading.Lock()
+
     @property
     def model(self) -> CreditsModel:
-        """The writer's working state, loaded from the stored rows on first use."""
-        if self._model is None:
-            self._model = self.load_model()
-        return self._model
+        """The writer's working state, loaded from the stored rows on first use (once, even
+        when the runner's thread and its supervisor ask at the same moment)."""
+        model = self._model
+        if model is None:
+            with self._model_lock:
+                if self._model is None:
+                    self._model = self.load_model()
+                model = self._model
+        return model
 
     def discard_model(self) -> None:
         self._model = None
