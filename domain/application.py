@@ -17,6 +17,7 @@ from domain.contract import Contract, contract_uuid
 from domain.errors import ConflictError, NotFoundError
 from domain.idempotency import fingerprint
 from domain.incident import Incident, incident_uuid
+from domain.ledger import LEDGER_ID, Figure, Ledger
 from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
 
@@ -339,6 +340,50 @@ class CreditsApplication(Application[UUID]):
             return Recorded(claim_id, True)
 
         return self._run(command, unit)
+
+    # -- billing --------------------------------------------------------------------------
+
+    def _ledger(self, u: Unit) -> Ledger:
+        ledger = u.get(Ledger, LEDGER_ID)
+        if ledger is None:
+            ledger = Ledger()
+        return ledger
+
+    def issue_billing_run(
+        self, *, month: str, issued_at: datetime, ended: list[Figure], earlier: list[Figure], left: list[str]
+    ) -> tuple[str, list[dict[str, Any]], int | None]:
+        """Record a billing run. Two runs at once: one conflicts on the ledger's stream, replans
+        on the new state and issues only what is still owed."""
+        for attempt in range(10):
+            unit = Unit(self)
+            ledger = self._ledger(unit)
+            run_id, entries = ledger.issue_run(month, issued_at, ended, earlier, left)
+            unit.add(ledger)
+            try:
+                position = self.save_unit(unit)
+            except IntegrityError:
+                if attempt == 9:
+                    raise
+                continue
+            return run_id, entries, position
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def issued_periods(self) -> dict[tuple[str, str], int]:
+        """Every period a run has covered, with the sum of its entries."""
+        ledger = Unit(self).get(Ledger, LEDGER_ID)
+        return {} if ledger is None else dict(ledger.issued)
+
+    def acknowledge_entry(self, *, entry_id: str, invoice_id: str, applied_at: datetime) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            ledger = u.get(Ledger, LEDGER_ID)
+            if ledger is None:
+                raise NotFoundError("entry_id", f"no ledger entry {entry_id!r}")
+            changed = ledger.acknowledge(entry_id, invoice_id, applied_at)
+            if changed:
+                u.add(ledger)
+            return Recorded(entry_id, changed)
+
+        return self._run(command, unit=None)
 
 
 __all__ = ["CreditsApplication", "Recorded", "Unit", "fingerprint"]

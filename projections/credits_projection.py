@@ -7,7 +7,7 @@ verification scratch store: only the view it writes to and where it stops differ
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -20,8 +20,10 @@ from domain.contract import Contract, contract_uuid
 from domain.credit import ContractFacts, TermsVersion
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from domain.incident import Incident, incident_uuid
+from domain.ledger import Ledger
 from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
+from projections.audit import fact_json, mapper, next_link
 from projections.records import ClaimRow
 from projections.views import CreditsView
 
@@ -38,6 +40,8 @@ IncidentRetracted: type = getattr(Incident, "Retracted")  # noqa: B009
 MaintenanceAnnounced: type = getattr(Maintenance, "Announced")  # noqa: B009
 MaintenanceCancelled: type = getattr(Maintenance, "Cancelled")  # noqa: B009
 ClaimFiled: type = getattr(Claim, "Filed")  # noqa: B009
+LedgerRunIssued: type = getattr(Ledger, "RunIssued")  # noqa: B009
+LedgerAcknowledged: type = getattr(Ledger, "Acknowledged")  # noqa: B009
 
 HANDLED = (
     ContractSigned,
@@ -76,13 +80,29 @@ class CreditsProjection(Projection[CreditsView]):
             model.ids = ids  # type: ignore[attr-defined]
         return ids
 
-    @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        """Facts that change no read model still advance the tracking position."""
+        """Chain the fact, apply it to the views it touches, write with its position."""
+        model = self.view.model
+        if model.chain_head[0] < tracking.notification_id:
+            fact = fact_json(tracking.notification_id, self._encode(domain_event))
+            link = next_link(model.chain_head[1], fact)
+            model.put_link(tracking.notification_id, link)
+        self._apply(domain_event)
         self.view.commit(tracking)
 
-    @process_event.register(ContractSigned)
-    def _signed(self, e: Any, tracking: Tracking) -> None:
+    _mapper = None
+
+    def _encode(self, domain_event: Any) -> Any:
+        if self._mapper is None:
+            self._mapper = mapper()
+        return self._mapper.to_stored_event(domain_event)
+
+    @singledispatchmethod
+    def _apply(self, domain_event: Any) -> None:
+        """Facts that change no figure (they are still chained and tracked)."""
+
+    @_apply.register(ContractSigned)
+    def _signed(self, e: Any) -> None:
         facts = ContractFacts(
             e.contract_id,
             e.customer_id,
@@ -102,10 +122,9 @@ class CreditsProjection(Projection[CreditsView]):
         )
         self._ids()[e.originator_id] = e.contract_id
         self.view.model.put_contract(facts, None)
-        self.view.commit(tracking)
 
-    @process_event.register(ContractAmended)
-    def _amended(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(ContractAmended)
+    def _amended(self, e: Any) -> None:
         old = self._contract(e)
         version = TermsVersion(
             e.effective_from,
@@ -114,20 +133,18 @@ class CreditsProjection(Projection[CreditsView]):
             None if e.subscriptions is None else tuple(Subscription.from_data(s) for s in e.subscriptions),
         )
         self.view.model.put_contract(replace(old, versions=(*old.versions, version)), e.effective_from)
-        self.view.commit(tracking)
 
-    @process_event.register(ContractTerminated)
-    def _terminated(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(ContractTerminated)
+    def _terminated(self, e: Any) -> None:
         old = self._contract(e)
         since = min(e.ends_on, old.ends_on) if old.ends_on is not None else e.ends_on
         self.view.model.put_contract(replace(old, ends_on=e.ends_on), date(since.year, since.month, 1))
-        self.view.commit(tracking)
 
     def _incident(self, e: Any) -> IncidentFacts:
         return self.view.model.incidents[self._ids()[e.originator_id]]
 
-    @process_event.register(IncidentOpened)
-    def _opened(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(IncidentOpened)
+    def _opened(self, e: Any) -> None:
         facts = IncidentFacts(
             e.incident_id,
             e.service,
@@ -140,16 +157,14 @@ class CreditsProjection(Projection[CreditsView]):
         )
         self._ids()[e.originator_id] = e.incident_id
         self.view.model.put_incident(facts)
-        self.view.commit(tracking)
 
-    @process_event.register(IncidentResolved)
-    def _resolved(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(IncidentResolved)
+    def _resolved(self, e: Any) -> None:
         new = replace(self._incident(e), ended_at=to_micros(e.ended_at))
         self.view.model.put_incident(new)
-        self.view.commit(tracking)
 
-    @process_event.register(IncidentCorrected)
-    def _corrected(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(IncidentCorrected)
+    def _corrected(self, e: Any) -> None:
         changes: dict[str, Any] = {}
         for name, value in e.changes.items():
             if name in ("started_at", "ended_at"):
@@ -160,29 +175,25 @@ class CreditsProjection(Projection[CreditsView]):
                 changes[name] = value
         new = replace(self._incident(e), **changes)
         self.view.model.put_incident(new)
-        self.view.commit(tracking)
 
-    @process_event.register(IncidentClassified)
-    def _classified(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(IncidentClassified)
+    def _classified(self, e: Any) -> None:
         new = replace(self._incident(e), cause=e.cause)
         self.view.model.put_incident(new)
-        self.view.commit(tracking)
 
-    @process_event.register(IncidentCustomerExcluded)
-    def _excluded(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(IncidentCustomerExcluded)
+    def _excluded(self, e: Any) -> None:
         old = self._incident(e)
         new = replace(old, excluded_customers=old.excluded_customers | {e.customer_id})
         self.view.model.put_incident(new, only_customer=e.customer_id)
-        self.view.commit(tracking)
 
-    @process_event.register(IncidentRetracted)
-    def _retracted(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(IncidentRetracted)
+    def _retracted(self, e: Any) -> None:
         new = replace(self._incident(e), retracted=True)
         self.view.model.put_incident(new)
-        self.view.commit(tracking)
 
-    @process_event.register(MaintenanceAnnounced)
-    def _announced(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(MaintenanceAnnounced)
+    def _announced(self, e: Any) -> None:
         facts = MaintenanceFacts(
             e.maintenance_id,
             e.service,
@@ -193,15 +204,24 @@ class CreditsProjection(Projection[CreditsView]):
         )
         self._ids()[e.originator_id] = e.maintenance_id
         self.view.model.put_maintenance(facts)
-        self.view.commit(tracking)
 
-    @process_event.register(MaintenanceCancelled)
-    def _cancelled(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(MaintenanceCancelled)
+    def _cancelled(self, e: Any) -> None:
         old = self.view.model.maintenance[self._ids()[e.originator_id]]
         self.view.model.put_maintenance(replace(old, cancelled=True))
-        self.view.commit(tracking)
 
-    @process_event.register(ClaimFiled)
-    def _filed(self, e: Any, tracking: Tracking) -> None:
+    @_apply.register(ClaimFiled)
+    def _filed(self, e: Any) -> None:
         self.view.model.put_claim(ClaimRow(e.claim_id, e.customer_id, e.month, e.channel, e.timestamp.isoformat()))
-        self.view.commit(tracking)
+
+    @_apply.register(LedgerRunIssued)
+    def _run_issued(self, e: Any) -> None:
+        self.view.model.put_run(e.run_id, _instant(e.issued_at), e.entries, e.covered)
+
+    @_apply.register(LedgerAcknowledged)
+    def _acknowledged(self, e: Any) -> None:
+        self.view.model.put_acknowledgement(e.entry_id, e.invoice_id, _instant(e.applied_at))
+
+
+def _instant(value: Any) -> str:
+    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))

@@ -17,6 +17,7 @@ from domain.calendar import Month, Window, contract_year_start, from_micros, loc
 from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
+from projections.audit import GENESIS
 from projections.records import ClaimRow, LineRow, PeriodRow, YearRow
 
 # Stored rows treat an unresolved incident as lasting past the end of every window; the
@@ -37,9 +38,9 @@ class Changes:
     periods: set[tuple[str, str]] = field(default_factory=set)
     years: set[tuple[str, str]] = field(default_factory=set)
     claims: set[str] = field(default_factory=set)
-
-    def __bool__(self) -> bool:
-        return any((self.contracts, self.incidents, self.maintenance, self.periods, self.years, self.claims))
+    ledger: set[str] = field(default_factory=set)
+    billed: set[tuple[str, str]] = field(default_factory=set)
+    chain: list[tuple[int, str]] = field(default_factory=list)
 
 
 class _TimeIndex:
@@ -110,6 +111,11 @@ class CreditsModel:
         self.periods_by_contract: dict[str, set[str]] = defaultdict(set)
         self.years: dict[tuple[str, str], YearRow] = {}
         self.claims: dict[str, ClaimRow] = {}
+        self.ledger: dict[str, dict[str, object]] = {}  # entry_id -> row (v_ledger columns)
+        self.billed: dict[tuple[str, str], str] = {}  # (contract, month) -> first run covering it
+        self.chain_head: tuple[int, str] = (0, GENESIS)  # the last position chained and its link
+        self.keep_chain = False  # replays keep every link, to write a whole store at once
+        self.full_chain: list[tuple[int, str]] = []
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
         self.changes = Changes()
@@ -237,6 +243,40 @@ class CreditsModel:
         for cid in sorted(self._contracts_in_scope(new.service, new.regions, ())):
             c = self.contracts[cid]
             self._recompute(c, self._months_touched(c, new.starts_at, new.ends_at))
+
+    def put_run(self, run_id: str, issued_at: str, entries: list[dict[str, object]], covered: list[str]) -> None:
+        for e in entries:
+            entry_id = str(e["entry_id"])
+            self.ledger[entry_id] = {
+                "seq": int(entry_id[1:]),
+                "entry_id": entry_id,
+                "run_id": run_id,
+                "customer_id": e["customer_id"],
+                "contract_id": e["contract_id"],
+                "month": e["month"],
+                "kind": e["kind"],
+                "amount_minor": e["amount_minor"],
+                "currency": e["currency"],
+                "issued_at": issued_at,
+                "invoice_id": None,
+                "applied_at": None,
+            }
+            self.changes.ledger.add(entry_id)
+        for key in covered:
+            contract_id, month = key.split("|")
+            if (contract_id, month) not in self.billed:
+                self.billed[(contract_id, month)] = run_id
+                self.changes.billed.add((contract_id, month))
+
+    def put_acknowledgement(self, entry_id: str, invoice_id: str, applied_at: str) -> None:
+        self.ledger[entry_id] = {**self.ledger[entry_id], "invoice_id": invoice_id, "applied_at": applied_at}
+        self.changes.ledger.add(entry_id)
+
+    def put_link(self, position: int, link: str) -> None:
+        self.chain_head = (position, link)
+        self.changes.chain.append((position, link))
+        if self.keep_chain:
+            self.full_chain.append((position, link))
 
     def put_claim(self, claim: ClaimRow) -> None:
         self.claims[claim.claim_id] = claim

@@ -174,6 +174,7 @@ def credits_document(
     """API.md's credits answer for months first..last (periods ordered by contract, month)."""
     stored_all = reader.periods_of(customer_id)
     stored_years = reader.years_of(customer_id)
+    billed = reader.billed_of(customer_id)
     periods: list[dict[str, Any]] = []
     years: list[dict[str, Any]] = []
     for c in reader.contracts_of(customer_id):
@@ -190,7 +191,7 @@ def credits_document(
                     "contract_id": c.contract_id,
                     "month": str(month),
                     "currency": c.currency,
-                    "status": p.status(now),
+                    "status": "issued" if (c.contract_id, str(month)) in billed else p.status(now),
                     "lines": [line_json(line) for line in p.lines],
                     "credit_minor": p.credit_minor,
                     "granted_minor": granted,

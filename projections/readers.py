@@ -18,12 +18,14 @@ from projections.records import (
     incident_from_doc,
     maintenance_from_doc,
 )
-from projections.views import SQLCreditsView
+from projections.views import LEDGER_COLUMNS, SQLCreditsView
 
 
 class Reader(Protocol):
     def contracts_of(self, customer_id: str) -> list[ContractFacts]: ...
     def contract(self, contract_id: str) -> ContractFacts | None: ...
+    def all_contracts(self) -> list[ContractFacts]: ...
+    def all_periods(self) -> dict[tuple[str, str], PeriodRow]: ...
     def customers(self) -> list[str]: ...
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]: ...
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]: ...
@@ -31,6 +33,8 @@ class Reader(Protocol):
     def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]: ...
     def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]: ...
     def claims(self) -> list[ClaimRow]: ...
+    def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
+    def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]: ...
 
 
 class ModelReader:
@@ -48,6 +52,12 @@ class ModelReader:
 
     def customers(self) -> list[str]:
         return sorted(k for k, v in self.model.contracts_by_customer.items() if v)
+
+    def all_contracts(self) -> list[ContractFacts]:
+        return [self.model.contracts[k] for k in sorted(self.model.contracts)]
+
+    def all_periods(self) -> dict[tuple[str, str], PeriodRow]:
+        return dict(self.model.periods)
 
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
         ids = self.model.contracts_by_customer.get(customer_id, set())
@@ -73,6 +83,16 @@ class ModelReader:
     def claims(self) -> list[ClaimRow]:
         return sorted(self.model.claims.values(), key=lambda r: r.claim_id)
 
+    def billed_of(self, customer_id: str) -> set[tuple[str, str]]:
+        ids = self.model.contracts_by_customer.get(customer_id, set())
+        return {k for k in self.model.billed if k[0] in ids}
+
+    def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]:
+        rows = sorted(
+            (r for r in self.model.ledger.values() if int(str(r["seq"])) > after), key=lambda r: int(str(r["seq"]))
+        )
+        return rows[:limit]
+
 
 class SQLReader:
     """Reads the stored views (the live read models)."""
@@ -93,16 +113,26 @@ class SQLReader:
     def customers(self) -> list[str]:
         return [r["customer_id"] for r in self.view.select("SELECT DISTINCT customer_id FROM v_contracts ORDER BY 1")]
 
+    def all_contracts(self) -> list[ContractFacts]:
+        rows = self.view.select("SELECT doc FROM v_contracts ORDER BY contract_id")
+        return [contract_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def all_periods(self) -> dict[tuple[str, str], PeriodRow]:
+        return self._periods("SELECT contract_id, month, doc FROM v_downtime", "SELECT * FROM v_periods", ())
+
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
-        lines: dict[tuple[str, str], list[LineRow]] = {}
-        for r in self.view.select(
-            "SELECT contract_id, month, doc FROM v_downtime WHERE customer_id = ? "
-            "ORDER BY contract_id, month, service, region",
+        return self._periods(
+            "SELECT contract_id, month, doc FROM v_downtime WHERE customer_id = ?",
+            "SELECT * FROM v_periods WHERE customer_id = ?",
             (customer_id,),
-        ):
+        )
+
+    def _periods(self, lines_sql: str, periods_sql: str, params: tuple[str, ...]) -> dict[tuple[str, str], PeriodRow]:
+        lines: dict[tuple[str, str], list[LineRow]] = {}
+        for r in self.view.select(lines_sql + " ORDER BY contract_id, month, service, region", params):
             lines.setdefault((r["contract_id"], r["month"]), []).append(LineRow(**json.loads(r["doc"])))
         out = {}
-        for r in self.view.select("SELECT * FROM v_periods WHERE customer_id = ?", (customer_id,)):
+        for r in self.view.select(periods_sql, params):
             key = (r["contract_id"], r["month"])
             out[key] = PeriodRow(
                 r["contract_id"],
@@ -152,3 +182,15 @@ class SQLReader:
     def claims(self) -> list[ClaimRow]:
         rows = self.view.select("SELECT * FROM v_claims ORDER BY claim_id")
         return [ClaimRow(**{k: r[k] for k in ClaimRow.__dataclass_fields__}) for r in rows]
+
+    def billed_of(self, customer_id: str) -> set[tuple[str, str]]:
+        rows = self.view.select(
+            "SELECT b.contract_id, b.month FROM v_billed b JOIN v_contracts c ON c.contract_id = b.contract_id "
+            "WHERE c.customer_id = ?",
+            (customer_id,),
+        )
+        return {(r["contract_id"], r["month"]) for r in rows}
+
+    def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]:
+        rows = self.view.select("SELECT * FROM v_ledger WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]

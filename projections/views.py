@@ -35,7 +35,18 @@ from projections.records import (
     maintenance_from_doc,
 )
 
-VIEW_TABLES = ("v_contracts", "v_incidents", "v_maintenance", "v_downtime", "v_periods", "v_contract_years", "v_claims")
+VIEW_TABLES = (
+    "v_contracts",
+    "v_incidents",
+    "v_maintenance",
+    "v_downtime",
+    "v_periods",
+    "v_contract_years",
+    "v_claims",
+    "v_ledger",
+    "v_billed",
+    "v_chain",
+)
 
 DDL = [
     """CREATE TABLE IF NOT EXISTS v_contracts (
@@ -70,7 +81,32 @@ DDL = [
         claim_id TEXT PRIMARY KEY, customer_id TEXT NOT NULL, month TEXT NOT NULL,
         channel TEXT NOT NULL, recorded_at TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS v_claims_customer ON v_claims (customer_id, month)",
+    """CREATE TABLE IF NOT EXISTS v_ledger (
+        seq BIGINT PRIMARY KEY, entry_id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL,
+        customer_id TEXT NOT NULL, contract_id TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL,
+        amount_minor BIGINT NOT NULL, currency TEXT NOT NULL, issued_at TEXT NOT NULL,
+        invoice_id TEXT, applied_at TEXT)""",
+    "CREATE INDEX IF NOT EXISTS v_ledger_run ON v_ledger (run_id)",
+    """CREATE TABLE IF NOT EXISTS v_billed (
+        contract_id TEXT NOT NULL, month TEXT NOT NULL, run_id TEXT NOT NULL,
+        PRIMARY KEY (contract_id, month))""",
+    "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
 ]
+
+LEDGER_COLUMNS = (
+    "seq",
+    "entry_id",
+    "run_id",
+    "customer_id",
+    "contract_id",
+    "month",
+    "kind",
+    "amount_minor",
+    "currency",
+    "issued_at",
+    "invoice_id",
+    "applied_at",
+)
 
 
 class CreditsView(TrackingRecorder):
@@ -130,6 +166,7 @@ class MemoryCreditsView(POPOTrackingRecorder, CreditsView):
     def __init__(self) -> None:
         super().__init__()
         self._model = CreditsModel()
+        self._model.keep_chain = True
         self.lock = threading.Lock()
 
     def load_model(self) -> CreditsModel:
@@ -227,6 +264,16 @@ class SQLCreditsView(CreditsView):
             c.execute("SELECT * FROM v_claims")
             for row in c.fetchall():
                 model.claims[row["claim_id"]] = ClaimRow(**{k: row[k] for k in ClaimRow.__dataclass_fields__})
+            c.execute("SELECT * FROM v_ledger")
+            for row in c.fetchall():
+                model.ledger[row["entry_id"]] = {k: row[k] for k in LEDGER_COLUMNS}
+            c.execute("SELECT * FROM v_billed")
+            for row in c.fetchall():
+                model.billed[(row["contract_id"], row["month"])] = row["run_id"]
+            c.execute("SELECT position, link FROM v_chain ORDER BY position DESC LIMIT 1")
+            head = c.fetchone()
+            if head is not None:
+                model.chain_head = (head["position"], head["link"])
         return model
 
     _batched = 0
@@ -365,6 +412,23 @@ class SQLCreditsView(CreditsView):
                 for y in (model.years[k] for k in sorted(years) if k in model.years)
             ],
         )
+        ledger = model.ledger.keys() if everything else ch.ledger
+        c.executemany(
+            sql(
+                "INSERT INTO v_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET "
+                "invoice_id = excluded.invoice_id, applied_at = excluded.applied_at"
+            ),
+            [tuple(model.ledger[k][col] for col in LEDGER_COLUMNS) for k in sorted(ledger)],
+        )
+        billed = model.billed.keys() if everything else ch.billed
+        c.executemany(
+            sql("INSERT INTO v_billed VALUES (?, ?, ?) ON CONFLICT (contract_id, month) DO NOTHING"),
+            [(k[0], k[1], model.billed[k]) for k in sorted(billed)],
+        )
+        if everything:
+            c.executemany(sql("INSERT INTO v_chain VALUES (?, ?)"), model.full_chain)
+        else:
+            c.executemany(sql("INSERT INTO v_chain VALUES (?, ?)"), ch.chain)
         claims = model.claims.keys() if everything else ch.claims
         c.executemany(
             sql("INSERT INTO v_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim_id) DO NOTHING"),

@@ -1,0 +1,88 @@
+"""The figures a billing run needs: today's granted amount of each period, from the views."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.calendar import Month
+from domain.credit import ContractFacts, period_window
+from domain.downtime import IncidentFacts
+from domain.errors import StateError
+from domain.ledger import Figure
+from projections.queries import ContractFigures
+from projections.readers import Reader
+
+
+class _CachedOpen:
+    """A reader whose unresolved-incident answers are asked once per run."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        self._open: dict[tuple[str, ...], list[IncidentFacts]] = {}
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._reader, name)
+
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
+        key = tuple(sorted(services))
+        if key not in self._open:
+            self._open[key] = self._reader.open_incidents(services)
+        return self._open[key]
+
+
+@dataclass(frozen=True)
+class RunFigures:
+    ended: list[Figure]
+    earlier: list[Figure]
+    left: list[str]
+
+
+def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, str]]) -> RunFigures:
+    """Month `month`'s figures for every contract whose local month has ended, and today's
+    figures of every period issued before. A month not ended for any contract is a 409."""
+    cached = _CachedOpen(reader)
+    contracts: dict[str, ContractFacts] = {c.contract_id: c for c in reader.all_contracts()}
+    stored = reader.all_periods()
+    by_contract: dict[str, dict[str, object]] = {}
+    for (cid, m), row in stored.items():
+        by_contract.setdefault(cid, {})[m] = row
+    figures_of: dict[str, ContractFigures] = {}
+
+    def figure(c: ContractFacts, m: Month) -> Figure | None:
+        f = figures_of.get(c.contract_id)
+        if f is None:
+            f = ContractFigures(cached, c, by_contract.get(c.contract_id, {}), now)  # type: ignore[arg-type]
+            figures_of[c.contract_id] = f
+        p = f.period(m)
+        if p is None:
+            return None
+        granted, _ = f.grant(p)
+        return Figure(c.customer_id, c.contract_id, str(m), c.currency, granted)
+
+    ended: list[Figure] = []
+    left: list[str] = []
+    active = 0
+    for c in contracts.values():
+        windows = period_window(c, month)
+        if windows is None or windows[0].start > now:
+            continue
+        active += 1
+        if windows[0].end > now:
+            left.append(c.contract_id)
+            continue
+        f = figure(c, month)
+        if f is not None:
+            ended.append(f)
+    if not ended:
+        raise StateError(
+            "month",
+            f"{month} has not ended for any contract" if active else f"no contract has a period in {month}",
+        )
+    earlier = []
+    for cid, m in sorted(issued):
+        known = contracts.get(cid)
+        if known is None or m == str(month):
+            continue
+        f = figure(known, Month.parse(m))
+        earlier.append(f if f is not None else Figure(known.customer_id, cid, m, known.currency, 0))
+    return RunFigures(ended, earlier, left)
