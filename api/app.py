@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from api import problems
+from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
 from api.settings import Settings
@@ -58,7 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
         """The process is up."""
         return {"status": "ok"}
 
-    for router in (contracts, incidents, maintenance, credits, reports):
+    for router in (contracts, incidents, maintenance, credits, reports, billing, audit):
         app.include_router(router)
     return app
 

@@ -73,6 +73,12 @@ MATRIX = [
         {"admin", "account_manager"},
     ),
     ("GET", "/v1/reports/claims?from=2025-01&to=2025-03", None, {"admin", "account_manager", "auditor"}),
+    ("POST", "/v1/billing/runs", {"month": "2025-03"}, {"admin", "billing"}),
+    ("GET", "/v1/billing/ledger", None, {"admin", "billing", "auditor"}),
+    ("GET", "/v1/billing/ledger.csv", None, {"admin", "billing", "auditor"}),
+    ("POST", "/v1/billing/ledger/E000000001/acknowledgement", {"invoice_id": "INV-1"}, {"admin", "billing"}),
+    ("GET", "/v1/audit/events", None, {"admin", "auditor"}),
+    ("GET", "/v1/audit/verification", None, {"admin", "auditor"}),
 ]
 
 
@@ -100,6 +106,7 @@ def test_every_endpoint_checks_every_role(world: TestClient) -> None:
                 "application/json",
                 "application/problem+json",
                 "text/plain",
+                "text/csv",
             )
             seen.append((method, path.split("?")[0]))
     documented = {
@@ -112,7 +119,8 @@ def test_every_endpoint_checks_every_role(world: TestClient) -> None:
             .replace("/i1", "/{incident_id}")
             .replace("/m/", "/{maintenance_id}/")
             .replace("/a/", "/{customer_id}/")
-            .replace("2025-03/", "{month}/"),
+            .replace("2025-03/", "{month}/")
+            .replace("E000000001", "{entry_id}"),
         )
         for m, p in set(seen)
     }

@@ -1,0 +1,174 @@
+"""Billing (runs, ledger, acknowledgements) and audit (event feed, verification)."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, Response
+
+from api.deps import Service, require
+from api.responses import errors
+from api.routes_queries import MONTH, Settings_, up_to_date
+from api.schemas import Body, Id, MonthText
+from domain.calendar import Month, to_micros
+from domain.errors import InvalidValueError
+from projections.audit import chain
+from projections.billing import run_figures
+from projections.verification import verify
+
+billing = APIRouter(prefix="/v1/billing", tags=["billing"])
+audit = APIRouter(prefix="/v1/audit", tags=["audit"])
+
+RUN = require("billing")
+READ_LEDGER = require("billing", "auditor")
+AUDIT = require("auditor")
+
+
+class RunRequest(Body):
+    month: MonthText
+
+
+class Acknowledgement(Body):
+    invoice_id: Id
+
+
+def _cursor(seq: int) -> str:
+    return base64.urlsafe_b64encode(f"ledger:{seq}".encode()).decode().rstrip("=")
+
+
+def _after(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, _, seq = text.partition(":")
+        if kind != "ledger":
+            raise ValueError
+        return int(seq)
+    except ValueError:
+        raise InvalidValueError("after", "not a cursor this service gave") from None
+
+
+@billing.post("/runs", status_code=201, responses=errors(401, 403, 409, 422, 503))
+def run_billing(
+    body: RunRequest, service: Service, settings: Settings_, _: Annotated[str, Depends(RUN)]
+) -> JSONResponse:
+    """Issue the month's credits and the adjustments of earlier issued periods; a rerun issues only changes."""
+    month = Month.parse(body.month)
+    up_to_date(service, settings)
+    now = datetime.now(UTC)
+    issued = service.app.issued_periods()
+    with service.view.reading():
+        figures = run_figures(service.reader, month, to_micros(now), set(issued))
+    run_id, entries, position = service.app.issue_billing_run(
+        month=str(month), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
+    )
+    headers = {"X-Log-Position": str(position)} if position is not None else None
+    return JSONResponse(
+        {"run_id": run_id, "month": str(month), "entries": entries, "left_contracts": sorted(figures.left)},
+        status_code=201,
+        headers=headers,
+    )
+
+
+def _ledger(service: Service, settings: Settings_, after: str | None, limit: int) -> tuple[list[dict[str, Any]], int]:
+    up_to_date(service, settings)
+    seq = _after(after)
+    with service.view.reading():
+        rows = service.reader.ledger_page(seq, limit)
+    return rows, int(str(rows[-1]["seq"])) if rows else seq
+
+
+@billing.get("/ledger", responses=errors(401, 403, 422, 503))
+def ledger(
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_LEDGER)],
+    after: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Every ledger entry in issue order, a page at a time; poll with the last next_cursor."""
+    rows, last = _ledger(service, settings, after, limit)
+    return {"entries": [{k: v for k, v in r.items() if k != "seq"} for r in rows], "next_cursor": _cursor(last)}
+
+
+@billing.get(
+    "/ledger.csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}, "description": "The entries as CSV"}, **errors(401, 403, 422, 503)},
+)
+def ledger_csv(
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_LEDGER)],
+    after: Annotated[str | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+) -> Response:
+    """The same entries as CSV, for spreadsheets."""
+    rows, last = _ledger(service, settings, after, limit)
+    out = io.StringIO()
+    columns = [
+        "entry_id",
+        "run_id",
+        "customer_id",
+        "contract_id",
+        "month",
+        "kind",
+        "amount_minor",
+        "currency",
+        "issued_at",
+        "invoice_id",
+        "applied_at",
+    ]
+    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return Response(out.getvalue(), media_type="text/csv", headers={"X-Next-Cursor": _cursor(last)})
+
+
+@billing.post("/ledger/{entry_id}/acknowledgement", responses=errors(401, 403, 404, 409, 422, 503))
+def acknowledge(
+    entry_id: str, body: Acknowledgement, service: Service, _: Annotated[str, Depends(RUN)]
+) -> dict[str, Any]:
+    """Record the invoice an entry landed on; the same again is 200, another invoice 409."""
+    result = service.app.acknowledge_entry(entry_id=entry_id, invoice_id=body.invoice_id, applied_at=datetime.now(UTC))
+    return {"entry_id": entry_id, "invoice_id": body.invoice_id, "recorded": result.created}
+
+
+@audit.get("/events", responses=errors(401, 403, 422, 503))
+def events(
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(AUDIT)],
+    after: Annotated[int, Query(ge=0, description="The last position already read")] = 0,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Every recorded fact in order, as plain JSON, with its link in the hash chain."""
+    up_to_date(service, settings)
+    notifications = service.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+    links = {}
+    if notifications:
+        rows = service.view.select(
+            "SELECT position, link FROM v_chain WHERE position > ? AND position <= ?", (after, notifications[-1].id)
+        )
+        links = {r["position"]: r["link"] for r in rows}
+    facts = []
+    for _pos, _link, fact in chain(iter(notifications)):
+        facts.append({**fact, "link": links.get(fact["position"])})
+    return {"events": facts, "next_after": notifications[-1].id if notifications else after}
+
+
+@audit.get("/verification", responses=errors(401, 403, 503))
+def verification(service: Service, settings: Settings_, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
+    """Rebuild every read model from the log alone, compare with the live views, and digest the log."""
+    up_to_date(service, settings)
+    position = service.position() or 0
+    return verify(service.app, service.view, position)
+
+
+__all__ = ["MONTH", "audit", "billing"]
