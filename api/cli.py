@@ -174,6 +174,54 @@ def credits(
 
 
 @cli.command()
+def bill(month: Annotated[str, typer.Argument(help="The month to bill, YYYY-MM.")]) -> None:
+    """Run billing for a month (as POST /v1/billing/runs) and print the run as JSON."""
+    from datetime import UTC, datetime
+
+    from domain.calendar import Month, to_micros
+    from domain.errors import DomainError
+    from projections.billing import run_figures
+
+    service = _service()
+    try:
+        m = Month.parse(month)
+        service.catch_up()
+        now = datetime.now(UTC)
+        with service.view.reading():
+            figures = run_figures(service.reader, m, to_micros(now), set(service.app.issued_periods()))
+        run_id, entries, _ = service.app.issue_billing_run(
+            month=str(m), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
+        )
+    except DomainError as e:
+        err.print(f"{e.field}: {e.reason}")
+        raise typer.Exit(2) from None
+    finally:
+        service.close()
+    out.print_json(json.dumps({"run_id": run_id, "month": str(m), "entries": entries, "left_contracts": figures.left}))
+
+
+@cli.command()
+def verify() -> None:
+    """Rebuild every read model from the log into a scratch store, compare, and print the digest."""
+    from projections.verification import verify as _verify
+
+    service = _service()
+    try:
+        position = service.catch_up() or 0
+        result = _verify(service.app, service.view, position)
+    finally:
+        service.close()
+    out.print_json(json.dumps(result))
+    raise typer.Exit(1 if result["mismatch_count"] or result["first_bad_position"] else 0)
+
+
+def _service():  # type: ignore[no-untyped-def]
+    from projections.service import CreditsService
+
+    return CreditsService(_settings().database_url)
+
+
+@cli.command()
 def demo() -> None:
     """Load the demo data set (a dozen customers, two years of incidents) unless already loaded."""
     from api.demo import load_demo

@@ -11,7 +11,7 @@ from domain.errors import InvalidValueError
 from projections.queries import credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
-from projections.stores import open_view, store_env
+from projections.stores import open_view, protect_log, store_env
 from projections.views import SQLCreditsView
 
 MAX_MONTHS = 120
@@ -35,6 +35,7 @@ class CreditsService:
     def __init__(self, url: str, app: CreditsApplication | None = None, pool_size: int = 5) -> None:
         self.url = url
         self.app = app or CreditsApplication(env=store_env(url, pool_size=pool_size))
+        protect_log(self.app)
         view = open_view(url)
         assert isinstance(view, SQLCreditsView)
         self.view = view

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -56,7 +57,9 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
 
 
 def open_application(url: str, **extra: Any) -> CreditsApplication:
-    return CreditsApplication(env={**store_env(url), **extra})
+    app = CreditsApplication(env={**store_env(url), **extra})
+    protect_log(app)
+    return app
 
 
 def open_view(url: str) -> CreditsView:
@@ -65,3 +68,36 @@ def open_view(url: str) -> CreditsView:
     view = InfrastructureFactory.construct(env=env).tracking_recorder()
     assert isinstance(view, CreditsView)
     return view
+
+
+SQLITE_PROTECT = [
+    "CREATE TRIGGER IF NOT EXISTS stored_events_no_update BEFORE UPDATE ON stored_events "
+    "BEGIN SELECT RAISE(ABORT, 'recorded facts are append-only'); END",
+    "CREATE TRIGGER IF NOT EXISTS stored_events_no_delete BEFORE DELETE ON stored_events "
+    "BEGIN SELECT RAISE(ABORT, 'recorded facts are append-only'); END",
+]
+POSTGRES_PROTECT = [
+    "CREATE OR REPLACE FUNCTION sla_credits_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN RAISE EXCEPTION 'recorded facts are append-only'; END $$",
+    "CREATE OR REPLACE TRIGGER slacredits_events_append_only BEFORE UPDATE OR DELETE ON slacredits_events "
+    "FOR EACH ROW EXECUTE FUNCTION sla_credits_append_only()",
+    "CREATE OR REPLACE TRIGGER slacredits_events_no_truncate BEFORE TRUNCATE ON slacredits_events "
+    "FOR EACH STATEMENT EXECUTE FUNCTION sla_credits_append_only()",
+]
+
+
+def protect_log(app: CreditsApplication) -> None:
+    """Make the stored facts append-only in the database itself (a trigger refuses UPDATE,
+    DELETE and, on PostgreSQL, TRUNCATE), whatever client connects."""
+    statements = SQLITE_PROTECT if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite" else POSTGRES_PROTECT
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    for attempt in range(5):
+        try:
+            with datastore.transaction(commit=True) as c:
+                for statement in statements:
+                    c.execute(statement)
+            return
+        except Exception:  # concurrent creation by another process: try again
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
