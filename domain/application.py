@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -23,6 +25,7 @@ from domain.terms import Subscription, Terms
 
 A = TypeVar("A", bound=Aggregate)
 APPLICATION_NAME = "SLACredits"
+ATTEMPTS = 20  # optimistic-concurrency retries before answering a conflict
 
 
 class DateAsISO(Transcoding):
@@ -89,7 +92,7 @@ class CreditsApplication(Application[UUID]):
     def _run(self, command: Callable[[Unit], Recorded], unit: Unit | None) -> Recorded:
         if unit is not None:
             return command(unit)
-        for attempt in range(5):
+        for attempt in range(ATTEMPTS):
             unit = Unit(self)
             result = command(unit)
             if not result.created:
@@ -99,8 +102,9 @@ class CreditsApplication(Application[UUID]):
             except IntegrityError:
                 # Another writer recorded a fact on the same aggregate first: replay the
                 # command on the new state (it may now be an idempotent repeat or a conflict).
-                if attempt == 4:
+                if attempt == ATTEMPTS - 1:
                     raise
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))  # noqa: S311 (jitter, not secrecy)
                 continue
             position = max((r.notification.id for r in recordings), default=None)
             return Recorded(result.id, True, position)
