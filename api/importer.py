@@ -23,7 +23,6 @@ class ImportReport:
     recorded: int = 0
     unchanged: int = 0
     errors: list[tuple[int, str]] = field(default_factory=list)
-    last_position: int | None = None
 
 
 def parse_line(text: str) -> tuple[str, Body]:
@@ -71,10 +70,10 @@ def import_lines(
         if not chunk:
             return
         try:
-            position = app.save_unit(unit) if unit.pending else None
+            if unit.pending:
+                app.save_unit(unit)
             settle(outcomes)
         except IntegrityError:
-            position = None
             for number, kind, body, parse_error in chunk:
                 if body is None:
                     settle([(number, None, parse_error)])
@@ -85,9 +84,6 @@ def import_lines(
                     settle([(number, None, f"{e.field}: {e.reason}")])
                     continue
                 settle([(number, result.created, None)])
-                position = result.position or position
-        if position is not None:
-            report.last_position = position
         chunk.clear()
         outcomes.clear()
         unit = Unit(app, optimistic_creates=True)

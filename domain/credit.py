@@ -166,10 +166,6 @@ class LineStep:
         return seconds(self.measured_micros)
 
 
-def pro_rated(amount: Fraction, window: Window, month: Window) -> Fraction:
-    return amount * window.micros / month.micros
-
-
 def _round_ratio(numerator: int, denominator: int) -> int:
     """round_half_up(numerator / denominator) for non-negative integers, without a Fraction."""
     return (2 * numerator + denominator) // (2 * denominator)

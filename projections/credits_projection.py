@@ -43,21 +43,6 @@ ClaimFiled: type = getattr(Claim, "Filed")  # noqa: B009
 LedgerRunIssued: type = getattr(Ledger, "RunIssued")  # noqa: B009
 LedgerAcknowledged: type = getattr(Ledger, "Acknowledged")  # noqa: B009
 
-HANDLED = (
-    ContractSigned,
-    ContractAmended,
-    ContractTerminated,
-    IncidentOpened,
-    IncidentResolved,
-    IncidentCorrected,
-    IncidentClassified,
-    IncidentCustomerExcluded,
-    IncidentRetracted,
-    MaintenanceAnnounced,
-    MaintenanceCancelled,
-    ClaimFiled,
-)
-
 
 class CreditsProjection(Projection[CreditsView]):
     name = "credits"

@@ -175,8 +175,8 @@ class CreditsModel:
     # -- facts ----------------------------------------------------------------------------
 
     def put_contract(self, c: ContractFacts, since: date | None) -> None:
-        self._memo = {}
         """A contract was signed, amended (from `since`) or terminated."""
+        self._memo = {}
         old = self.contracts.get(c.contract_id)
         if old is not None:
             for service in _services(old):
@@ -333,15 +333,15 @@ class CreditsModel:
     def _drop_inactive_periods(self, c: ContractFacts) -> None:
         """A contract whose dates changed may have left stored periods outside its active time."""
         cid = c.contract_id
-        touched: dict[str, Month] = {}
+        touched: set[str] = set()
         for m in sorted(self.periods_by_contract.get(cid, set())):
             if period_window(c, Month.parse(m)) is None:
                 old = self.periods.pop((cid, m))
                 self.periods_by_contract[cid].discard(m)
                 self.changes.periods.add((cid, m))
-                touched.setdefault(old.year_start, Month.parse(m))
-        for year_start, first in touched.items():
-            self._allocate(c, year_start, first)
+                touched.add(old.year_start)
+        for year_start in sorted(touched):
+            self._allocate(c, year_start)
 
     def _recompute(self, c: ContractFacts, months: set[Month]) -> None:
         if not months:
@@ -350,7 +350,7 @@ class CreditsModel:
             self._dirty[c.contract_id] |= months
             return
         cid = c.contract_id
-        touched_years: dict[str, Month] = {}
+        touched_years: set[str] = set()
         for month in sorted(months):
             key = (cid, str(month))
             step = self.compute(c, month, FOREVER, self._memo)
@@ -360,7 +360,7 @@ class CreditsModel:
                     del self.periods[key]
                     self.periods_by_contract[cid].discard(str(month))
                     self.changes.periods.add(key)
-                    touched_years.setdefault(old.year_start, month)
+                    touched_years.add(old.year_start)
                 continue
             year_start = contract_year_start(c.starts_on, local_date(step.window.start, c.tz)).isoformat()
             provisional = any(
@@ -378,17 +378,18 @@ class CreditsModel:
                 provisional,
             )
             if old is not None and old.year_start != year_start:
-                touched_years.setdefault(old.year_start, month)
+                touched_years.add(old.year_start)
             if row != old:
                 self.periods[key] = row
                 self.periods_by_contract[cid].add(str(month))
                 self.changes.periods.add(key)
-            touched_years.setdefault(year_start, month)
-        for year_start, first in touched_years.items():
-            self._allocate(c, year_start, first)
+            touched_years.add(year_start)
+        for year_start in sorted(touched_years):
+            self._allocate(c, year_start)
 
-    def _allocate(self, c: ContractFacts, year_start: str, first_changed: Month) -> None:
-        """Re-grant the contract year from its first changed month on (earlier grants stand)."""
+    def _allocate(self, c: ContractFacts, year_start: str) -> None:
+        """Re-grant the contract year in order; only grants that change are written (those
+        before the first changed month come out as they were)."""
         cid = c.contract_id
         rows = sorted(
             (

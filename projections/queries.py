@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.calendar import Month, Window, contract_year_start, from_micros, local_date, months_between
+from domain.calendar import Month, Window, contract_year_start, local_date, months_between
 from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
@@ -227,6 +227,3 @@ def credits_document(
         "periods": periods,
         "contract_years": years,
     }
-
-
-__all__ = ["ContractFigures", "credits_document", "from_micros"]

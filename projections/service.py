@@ -43,7 +43,6 @@ class CreditsService:
 
     def close(self) -> None:
         self.app.close()
-        self.view.close() if hasattr(self.view, "close") else None
 
     def position(self) -> int | None:
         return self.view.max_tracking_id(APPLICATION_NAME)

@@ -46,7 +46,7 @@ def verify(app: CreditsApplication, live: SQLCreditsView, upto: int, max_mismatc
         assert isinstance(scratch, SQLCreditsView)
         scratch.replace_all(memory.model, upto or None)
         expected = scratch.dump_rows()
-        scratch.close() if hasattr(scratch, "close") else None
+        scratch.datastore.close()  # type: ignore[attr-defined]
     actual = live.dump_rows()
     mismatches: list[dict[str, Any]] = []
     for table in expected:

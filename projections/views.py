@@ -167,7 +167,6 @@ class MemoryCreditsView(POPOTrackingRecorder, CreditsView):
         super().__init__()
         self._model = CreditsModel()
         self._model.keep_chain = True
-        self.lock = threading.Lock()
 
     def load_model(self) -> CreditsModel:
         return CreditsModel()

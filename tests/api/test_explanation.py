@@ -117,6 +117,13 @@ def test_an_incident_outside_the_window_is_named(client: TestClient) -> None:
     assert doc["periods"][0]["lines"][0]["downtime_seconds"] == "0"
 
 
+FIGURES = ("service", "region", "downtime_seconds", "uptime_percent", "credit_percent", "fee_minor", "credit_minor")
+
+
+def _figures(line: dict) -> dict:
+    return {k: line[k] for k in FIGURES}
+
+
 def test_explanation_figures_equal_the_credits_answer(client: TestClient) -> None:
     _setup(client)
 
@@ -126,35 +133,7 @@ def test_explanation_figures_equal_the_credits_answer(client: TestClient) -> Non
             "periods"
         ][0]
 
-        assert [
-            {
-                k: line[k]
-                for k in (
-                    "service",
-                    "region",
-                    "downtime_seconds",
-                    "uptime_percent",
-                    "credit_percent",
-                    "fee_minor",
-                    "credit_minor",
-                )
-            }
-            for line in exp["lines"]
-        ] == [
-            {
-                k: line[k]
-                for k in (
-                    "service",
-                    "region",
-                    "downtime_seconds",
-                    "uptime_percent",
-                    "credit_percent",
-                    "fee_minor",
-                    "credit_minor",
-                )
-            }
-            for line in cred["lines"]
-        ]
+        assert [_figures(line) for line in exp["lines"]] == [_figures(line) for line in cred["lines"]]
         assert (exp["credit_minor"], exp["granted_minor"], exp["capped_minor"]) == (
             cred["credit_minor"],
             cred["granted_minor"],
