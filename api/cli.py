@@ -215,6 +215,56 @@ def verify() -> None:
     raise typer.Exit(1 if result["mismatch_count"] or result["first_bad_position"] else 0)
 
 
+@cli.command("export-events")
+def export_events_(
+    file: Annotated[Path, typer.Argument(help="The JSON-lines file to write (the event feed's form).")],
+) -> None:
+    """Write every recorded fact, in order, to FILE.jsonl (the feed's form plus the stored bytes)."""
+    from projections.event_log import export_events
+    from projections.stores import open_application
+
+    app = open_application(_settings().database_url)
+    try:
+        with file.open("w", encoding="utf-8") as f:
+            count, digest = export_events(app, f)
+    finally:
+        app.close()
+    err.print(f"exported {count} facts to {file}")
+    out.print_json(json.dumps({"events": count, "digest": digest}))
+
+
+@cli.command("import-events")
+def import_events_(
+    file: Annotated[Path, typer.Argument(help="A file written by `sla-credits export-events`.")],
+) -> None:
+    """Load an export into an empty store, each fact at its original position, all or nothing.
+
+    Every line is checked first (its data against its stored bytes, and the hash chain);
+    the read models are then rebuilt, and the digest printed must equal the export's."""
+    from projections.event_log import EventLogError, import_events, read_export
+    from projections.runner import rebuild
+    from projections.stores import open_application
+
+    settings = _settings()
+    try:
+        with file.open(encoding="utf-8") as f:
+            facts, digest = read_export(f)
+    except (OSError, EventLogError) as e:
+        err.print(f"{file}: {e}")
+        raise typer.Exit(2) from None
+    app = open_application(settings.database_url)
+    try:
+        count = import_events(app, facts)
+    except ValueError as e:
+        err.print(str(e))
+        raise typer.Exit(2) from None
+    finally:
+        app.close()
+    rebuild(settings.database_url)
+    err.print(f"imported {count} facts into {_redact(settings.database_url)} and rebuilt the read models")
+    out.print_json(json.dumps({"events": count, "digest": digest}))
+
+
 def _service():  # type: ignore[no-untyped-def]
     from projections.service import CreditsService
 

@@ -114,6 +114,7 @@ class ClaimsReportRow(BaseModel):
 class ClaimsReport(BaseModel):
     from_month: str
     to_month: str
+    as_of: str | None = None
     customers: list[ClaimsReportRow]
 
 

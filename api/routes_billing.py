@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from api.deps import Service, require
 from api.responses import errors
-from api.routes_queries import MONTH, Settings_, up_to_date
+from api.routes_queries import MONTH, AsOf, Settings_, read_at, up_to_date
 from api.schemas import Body, Id, MonthText
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError
@@ -76,11 +76,13 @@ def run_billing(
     )
 
 
-def _ledger(service: Service, settings: Settings_, after: str | None, limit: int) -> tuple[list[dict[str, Any]], int]:
-    up_to_date(service, settings)
+def _ledger(
+    service: Service, settings: Settings_, after: str | None, limit: int, as_of: datetime | None
+) -> tuple[list[dict[str, Any]], int]:
     seq = _after(after)
+    reader, _ = service.reader_at(read_at(service, settings, as_of))
     with service.view.reading():
-        rows = service.reader.ledger_page(seq, limit)
+        rows = reader.ledger_page(seq, limit)
     return rows, int(str(rows[-1]["seq"])) if rows else seq
 
 
@@ -91,9 +93,10 @@ def ledger(
     _: Annotated[str, Depends(READ_LEDGER)],
     after: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     """Every ledger entry in issue order, a page at a time; poll with the last next_cursor."""
-    rows, last = _ledger(service, settings, after, limit)
+    rows, last = _ledger(service, settings, after, limit, as_of)
     return {"entries": [{k: v for k, v in r.items() if k != "seq"} for r in rows], "next_cursor": _cursor(last)}
 
 
@@ -108,9 +111,10 @@ def ledger_csv(
     _: Annotated[str, Depends(READ_LEDGER)],
     after: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
+    as_of: AsOf = None,
 ) -> Response:
     """The same entries as CSV, for spreadsheets."""
-    rows, last = _ledger(service, settings, after, limit)
+    rows, last = _ledger(service, settings, after, limit, as_of)
     out = io.StringIO()
     columns = [
         "entry_id",
@@ -147,9 +151,13 @@ def events(
     _: Annotated[str, Depends(AUDIT)],
     after: Annotated[int, Query(ge=0, description="The last position already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
-    """Every recorded fact in order, as plain JSON, with its link in the hash chain."""
-    up_to_date(service, settings)
+    """Every recorded fact in order, as plain JSON, with its link in the hash chain;
+    with `as_of`, only the facts recorded at or before that instant."""
+    when = read_at(service, settings, as_of)
+    if when is not None and when > datetime.now(UTC):
+        raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
     notifications = service.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
     links = {}
     if notifications:
@@ -159,7 +167,8 @@ def events(
         links = {r["position"]: r["link"] for r in rows}
     facts = []
     for _pos, _link, fact in chain(iter(notifications)):
-        facts.append({**fact, "link": links.get(fact["position"])})
+        if when is None or datetime.fromisoformat(fact["recorded_at"]) <= when:
+            facts.append({**fact, "link": links.get(fact["position"])})
     return {"events": facts, "next_after": notifications[-1].id if notifications else after}
 
 

@@ -38,6 +38,14 @@ def up_to_date(service: CreditsService, settings: Settings) -> None:
     service.wait_for(service.app.recorder.max_notification_id(), settings.read_wait_seconds)
 
 
+def read_at(service: CreditsService, settings: Settings, as_of: datetime | None) -> datetime | None:
+    """The instant a read is as of (None: now, after waiting for the views to cover every fact)."""
+    when = _as_of(as_of)
+    if when is None:
+        up_to_date(service, settings)
+    return when
+
+
 def _as_of(as_of: datetime | None) -> datetime | None:
     if as_of is None:
         return None
@@ -144,18 +152,19 @@ def claims_report(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(READ_REPORTS)],
+    as_of: AsOf = None,
 ) -> dict[str, Any]:
     """Per customer: claims filed, credit entitled and granted, side by side."""
     a, b = month_range(first, last)
-    up_to_date(service, settings)
-    now = to_micros(datetime.now(UTC))
+    when = read_at(service, settings, as_of)
+    reader, now = service.reader_at(when)
     filed: dict[str, int] = {}
-    for claim in service.reader.claims():
+    for claim in reader.claims():
         if str(a) <= claim.month <= str(b):
             filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
     rows = []
-    for customer_id in sorted(set(service.reader.customers()) | set(filed)):
-        doc = credits_document(service.reader, customer_id, a, b, now)
+    for customer_id in sorted(set(reader.customers()) | set(filed)):
+        doc = credits_document(reader, customer_id, a, b, now)
         rows.append(
             {
                 "customer_id": customer_id,
@@ -165,4 +174,4 @@ def claims_report(
                 "currencies": sorted({p["currency"] for p in doc["periods"]}),
             }
         )
-    return {"from_month": str(a), "to_month": str(b), "customers": rows}
+    return {"from_month": str(a), "to_month": str(b), "as_of": when.isoformat() if when else None, "customers": rows}

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import auth
@@ -93,3 +98,96 @@ def test_the_event_feed_and_verification_agree_and_find_a_corrupted_view_row(cli
     assert (clean["events"], clean["mismatch_count"], clean["first_bad_position"]) == (2, 0, None)
     assert dirty["mismatch_count"] == 2
     assert {m["table"] for m in dirty["mismatches"]} == {"v_periods"}
+
+
+def test_a_poller_running_during_runs_never_misses_or_rereads_an_entry(client: TestClient) -> None:
+    for n in range(12):
+        client.post("/v1/contracts", json=contract(contract_id=f"c{n}", customer_id=f"cust{n}"), headers=ADMIN)
+    for month in range(1, 7):
+        body = incident(
+            f"i{month}", started_at=f"2025-{month:02d}-10T00:00:00Z", ended_at=f"2025-{month:02d}-10T05:00:00Z"
+        )
+        client.post("/v1/incidents", json=body, headers=ADMIN)
+    stop = threading.Event()
+    polled: list[str] = []
+
+    def poll() -> None:
+        cursor = None
+        while True:
+            finished = stop.is_set()  # read before the page: the last page after it sees everything
+            params = {"limit": 5, **({"after": cursor} if cursor else {})}
+            page = client.get("/v1/billing/ledger", params=params, headers=BILLING).json()
+            polled.extend(e["entry_id"] for e in page["entries"])
+            cursor = page["next_cursor"]
+            if finished and not page["entries"]:
+                return
+
+    def run(month: str) -> int:
+        return client.post("/v1/billing/runs", json={"month": month}, headers=BILLING).status_code
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        statuses = list(pool.map(run, [f"2025-{m:02d}" for m in range(1, 7)] * 2))
+        client.post(
+            "/v1/incidents/i2/corrections",
+            json={"request_id": "c", "reason": "longer", "ended_at": "2025-02-12T00:00:00Z"},
+            headers=ADMIN,
+        )
+        statuses += list(pool.map(run, ["2025-07", "2025-07"]))
+    stop.set()
+    poller.join(timeout=60)
+
+    everything = [e["entry_id"] for e in _entries(client)]
+    assert set(statuses) == {201}
+    assert len(everything) == 12 * 6 + 12  # a credit per contract and month, then the February adjustments
+    assert polled == everything
+
+
+def test_as_of_on_the_ledger_the_report_and_the_event_feed(client: TestClient) -> None:
+    client.post("/v1/contracts", json=contract(), headers=ADMIN)
+    client.post("/v1/incidents", json=incident(), headers=ADMIN)
+    client.post("/v1/billing/runs", json={"month": "2025-03"}, headers=BILLING)
+    client.post(
+        "/v1/customers/a/claims",
+        json={"claim_id": "k1", "month": "2025-03", "channel": "email"},
+        headers=auth("account_manager"),
+    )
+    time.sleep(0.01)
+    between = datetime.now(UTC).isoformat()
+    time.sleep(0.01)
+    client.post(
+        "/v1/incidents/i1/corrections",
+        json={"request_id": "c", "reason": "longer", "ended_at": "2025-03-10T20:00:00Z"},
+        headers=ADMIN,
+    )
+    client.post("/v1/billing/runs", json={"month": "2025-04"}, headers=BILLING)
+    client.post(
+        "/v1/customers/a/claims",
+        json={"claim_id": "k2", "month": "2025-03", "channel": "phone"},
+        headers=auth("account_manager"),
+    )
+
+    def ledger(**params: str) -> list[tuple[str, int]]:
+        page = client.get("/v1/billing/ledger", params=params, headers=BILLING).json()
+        return [(e["kind"], e["amount_minor"]) for e in page["entries"]]
+
+    def report(**params: str) -> tuple[int, int]:
+        r = client.get("/v1/reports/claims", params={"from": "2025-03", "to": "2025-03", **params}, headers=ADMIN)
+        (row,) = r.json()["customers"]
+        return row["claims_filed"], row["credit_granted_minor"]
+
+    feed_then = client.get("/v1/audit/events", params={"as_of": between}, headers=auth("auditor")).json()["events"]
+    feed_now = client.get("/v1/audit/events", headers=auth("auditor")).json()["events"]
+    csv_then = client.get("/v1/billing/ledger.csv", params={"as_of": between}, headers=BILLING).text
+    future = client.get("/v1/billing/ledger", params={"as_of": "2999-01-01T00:00:00Z"}, headers=BILLING)
+
+    # 1 h in March: 10 % = 10000; corrected to 10 h: 98.66 % -> 25 % = 25000, adjustment +15000
+    assert ledger(as_of=between) == [("credit", 10000)]
+    assert ledger() == [("credit", 10000), ("adjustment", 15000)]
+    assert report(as_of=between) == (1, 10000)
+    assert report() == (2, 25000)
+    assert len(feed_then) == len(feed_now) - 3  # the correction, the second run, the second claim
+    assert feed_then == feed_now[: len(feed_then)]
+    assert len(csv_then.splitlines()) == 2
+    assert future.status_code == 422 and future.json()["errors"][0]["field"] == "as_of"
