@@ -112,7 +112,7 @@ def import_events(app: CreditsApplication, facts: list[_Fact]) -> int:
                     f"INSERT INTO {table} (rowid, originator_id, originator_version, topic, state) VALUES (?,?,?,?,?)",
                     (
                         f.position,
-                        f.stored.originator_id.hex,
+                        UUID(str(f.stored.originator_id)).hex,
                         f.stored.originator_version,
                         f.stored.topic,
                         f.stored.state,
