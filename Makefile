@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-api clean
+.PHONY: run test lint typecheck unit bench bench-api bench-billing clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -37,3 +37,7 @@ clean:
 ## bench-api: HTTP load (credits vs /healthz, ingest) on SQLite and PostgreSQL
 bench-api: $(STAMP)
 	$(BIN)/python -m bench.api
+
+## bench-billing: billing runs and verify beside a full rebuild, SQLite and PostgreSQL
+bench-billing: $(STAMP)
+	$(BIN)/python -m bench.billing

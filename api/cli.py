@@ -40,16 +40,27 @@ def _settings() -> Settings:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[
-        int, typer.Option(help="API processes; with more than one, the projection runs in its own process.")
-    ] = 1,
+    workers: Annotated[int, typer.Option(help="API processes (the projection always runs in its own process).")] = 1,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate", help="Run `sla-credits migrate` before serving (SLACREDITS_MIGRATE_URL).")
+    ] = False,
 ) -> None:
-    """Start the HTTP API (uvicorn). Open http://HOST:PORT/docs to try it."""
+    """Start the HTTP API (uvicorn) and the projection process. Open http://HOST:PORT/docs."""
+    import tempfile
+
     import uvicorn
 
+    from api.observability import configure_logging
+
     settings = _settings()
+    configure_logging(settings)
+    if migrate_first:
+        _migrate(settings)
+    # metrics from every worker process, summed at /metrics (prometheus-client multiprocess mode)
+    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sla-credits-metrics-")
     projector: subprocess.Popen[bytes] | None = None
-    if workers > 1 and settings.run_projection:
+    if settings.run_projection:
         projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"])
         os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
     try:
@@ -59,8 +70,9 @@ def serve(
             host=host,
             port=port,
             workers=workers,
-            log_level="info",
-            access_log=False,
+            log_level=settings.log_level.lower(),
+            log_config=None,  # our JSON logging (api/observability.py) for uvicorn's loggers too
+            access_log=False,  # one line per request is written by our middleware, with its request id
         )
     finally:
         if projector is not None:
@@ -70,10 +82,12 @@ def serve(
 
 @cli.command()
 def project() -> None:
-    """Run the projection that keeps the read models (use with `serve --workers N`)."""
+    """Run the projection that keeps the read models (`serve` starts one; a second one waits)."""
+    from api.observability import configure_logging
     from projections.runner import LiveProjection
 
     settings = _settings()
+    configure_logging(settings)
     live = LiveProjection(settings.database_url, settings.projection_batch_seconds).start()
     stop = False
 
@@ -213,6 +227,33 @@ def verify() -> None:
         service.close()
     out.print_json(json.dumps(result))
     raise typer.Exit(1 if result["mismatch_count"] or result["first_bad_position"] else 0)
+
+
+def _migrate(settings: Settings) -> None:
+    from projections.migrations import migrate as _run
+
+    url = settings.migrate_url or settings.database_url
+    for step in _run(url, settings.service_role, settings.service_password):
+        err.print(f"migrate: {step}")
+
+
+@cli.command()
+def migrate(
+    service_role: Annotated[
+        str | None, typer.Option(help="The role the service connects as (created if missing; PostgreSQL).")
+    ] = None,
+) -> None:
+    """Create tables, indexes and the append-only guard; on PostgreSQL the service role and its
+    grants (read and append facts, never update or delete them). Idempotent. Connects with
+    SLACREDITS_MIGRATE_URL (an owner), else SLACREDITS_DATABASE_URL."""
+    settings = _settings()
+    if service_role is not None:
+        settings = settings.model_copy(update={"service_role": service_role})
+    try:
+        _migrate(settings)
+    except ValueError as e:
+        err.print(str(e))
+        raise typer.Exit(2) from None
 
 
 @cli.command("export-events")

@@ -26,6 +26,24 @@ class Settings(BaseSettings):
     threads: int = 8
     # while catching up, the projection writes at least this often (one transaction per batch)
     projection_batch_seconds: float = 10.0
+    # /readyz answers 503 when the oldest fact not yet in the read models is older than this
+    ready_max_lag_seconds: float = 10.0
+    # `sla-credits migrate` / `serve --migrate`: an owner's URL (default: database_url), and the
+    # role the service connects as (created with its grants; PostgreSQL only)
+    migrate_url: str | None = None
+    service_role: str | None = None
+    service_password: str | None = None
+    # false when the service connects as a role that owns no table (after `migrate`)
+    create_tables: bool = True
+    # PostgreSQL connections (read by projections/stores.py from the same variables)
+    pg_max_overflow: int = 10
+    pg_connect_timeout: int = 5
+    pg_max_waiting: int = 0
+    pg_lock_timeout: int = 10
+    pg_idle_in_transaction_timeout: int = 60
+    # logs: one JSON object a line ("json") or plain text ("text")
+    log_format: str = "json"
+    log_level: str = "INFO"
 
     def api_key_list(self) -> list[ApiKey]:
         out = []

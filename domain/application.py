@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -83,9 +83,21 @@ class Unit:
 class CreditsApplication(Application[UUID]):
     name = APPLICATION_NAME
 
+    def __init__(self, env: Mapping[str, str] | None = None) -> None:
+        super().__init__(env=env)
+        # called with the type of each fact once it is recorded (the API counts them for /metrics)
+        self.on_recorded: list[Callable[[list[str]], None]] = []
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(DateAsISO())
+
+    def _notify(self, recordings: list[Any]) -> None:
+        super()._notify(recordings)
+        if self.on_recorded:
+            types = [r.domain_event.__class__.__qualname__ for r in recordings]
+            for observer in self.on_recorded:
+                observer(types)
 
     # -- running commands -------------------------------------------------------------
 

@@ -9,8 +9,9 @@ from domain.credit import ContractFacts, period_window
 from domain.downtime import IncidentFacts
 from domain.errors import StateError
 from domain.ledger import Figure
-from projections.queries import ContractFigures
+from projections.queries import ContractFigures, affecting_open_incidents
 from projections.readers import Reader
+from projections.records import PeriodRow
 
 
 class _CachedOpen:
@@ -42,8 +43,10 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
     figures of every period issued before. A month not ended for any contract is a 409."""
     cached = _CachedOpen(reader)
     contracts: dict[str, ContractFacts] = {c.contract_id: c for c in reader.all_contracts()}
-    stored = reader.all_periods()
-    by_contract: dict[str, dict[str, object]] = {}
+    # only the billed month's and the issued months' amounts; a contract with an unresolved
+    # incident is recomputed with `now`, and its cap re-allocated over all its periods
+    stored = reader.period_amounts({str(month)} | {m for _, m in issued})
+    by_contract: dict[str, dict[str, PeriodRow]] = {}
     for (cid, m), row in stored.items():
         by_contract.setdefault(cid, {})[m] = row
     figures_of: dict[str, ContractFigures] = {}
@@ -51,7 +54,10 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
     def figure(c: ContractFacts, m: Month) -> Figure | None:
         f = figures_of.get(c.contract_id)
         if f is None:
-            f = ContractFigures(cached, c, by_contract.get(c.contract_id, {}), now)  # type: ignore[arg-type]
+            rows = by_contract.get(c.contract_id, {})
+            if affecting_open_incidents(cached, c):  # type: ignore[arg-type]
+                rows = {k[1]: r for k, r in reader.period_amounts(contract_id=c.contract_id).items()}
+            f = ContractFigures(cached, c, rows, now)  # type: ignore[arg-type]
             figures_of[c.contract_id] = f
         p = f.period(m)
         if p is None:

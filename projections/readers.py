@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import json
 from typing import Protocol
 
@@ -25,7 +27,9 @@ class Reader(Protocol):
     def contracts_of(self, customer_id: str) -> list[ContractFacts]: ...
     def contract(self, contract_id: str) -> ContractFacts | None: ...
     def all_contracts(self) -> list[ContractFacts]: ...
-    def all_periods(self) -> dict[tuple[str, str], PeriodRow]: ...
+    def period_amounts(
+        self, months: set[str] | None = None, contract_id: str | None = None
+    ) -> dict[tuple[str, str], PeriodRow]: ...
     def customers(self) -> list[str]: ...
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]: ...
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]: ...
@@ -56,8 +60,16 @@ class ModelReader:
     def all_contracts(self) -> list[ContractFacts]:
         return [self.model.contracts[k] for k in sorted(self.model.contracts)]
 
-    def all_periods(self) -> dict[tuple[str, str], PeriodRow]:
-        return dict(self.model.periods)
+    def period_amounts(
+        self, months: set[str] | None = None, contract_id: str | None = None
+    ) -> dict[tuple[str, str], PeriodRow]:
+        """Periods' amounts (their lines left out) in `months`, or every period of a contract."""
+        if contract_id is not None:
+            return {
+                (contract_id, m): self.model.periods[(contract_id, m)]
+                for m in self.model.periods_by_contract.get(contract_id, set())
+            }
+        return {k: replace(p, lines=()) for k, p in self.model.periods.items() if months is None or k[1] in months}
 
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
         ids = self.model.contracts_by_customer.get(customer_id, set())
@@ -117,8 +129,39 @@ class SQLReader:
         rows = self.view.select("SELECT doc FROM v_contracts ORDER BY contract_id")
         return [contract_from_doc(json.loads(r["doc"])) for r in rows]
 
-    def all_periods(self) -> dict[tuple[str, str], PeriodRow]:
-        return self._periods("SELECT contract_id, month, doc FROM v_downtime", "SELECT * FROM v_periods", ())
+    def period_amounts(
+        self, months: set[str] | None = None, contract_id: str | None = None
+    ) -> dict[tuple[str, str], PeriodRow]:
+        """Periods' amounts (their lines left out) in `months`, or every period of a contract:
+        what a billing run needs, without decoding the downtime of every period."""
+        params: tuple[str, ...]
+        if contract_id is not None:
+            where, params = "WHERE contract_id = ?", (contract_id,)
+        elif months is not None:
+            where, params = f"WHERE month IN ({', '.join('?' for _ in months)})", tuple(sorted(months))
+        else:
+            where, params = "", ()
+        if months is not None and not months and contract_id is None:
+            return {}
+        rows = self.view.select(
+            "SELECT contract_id, customer_id, month, year_start, credit_minor, granted_minor, capped_minor, "
+            f"provisional FROM v_periods {where}",
+            params,
+        )
+        return {
+            (r["contract_id"], r["month"]): PeriodRow(
+                r["contract_id"],
+                r["customer_id"],
+                r["month"],
+                r["year_start"],
+                (),
+                r["credit_minor"],
+                r["granted_minor"],
+                r["capped_minor"],
+                bool(r["provisional"]),
+            )
+            for r in rows
+        }
 
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
         return self._periods(

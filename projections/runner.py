@@ -13,6 +13,7 @@ from eventsourcing.projection import ProjectionRunner
 
 from domain.application import APPLICATION_NAME, CreditsApplication
 from projections.credits_projection import CreditsProjection
+from projections.runner_lock import RunnerLock
 from projections.stores import open_view, store_env
 from projections.views import CreditsView, MemoryCreditsView, PostgresCreditsView, SQLCreditsView, SQLiteCreditsView
 
@@ -79,13 +80,17 @@ class LiveProjection:
 
     def _supervise(self) -> None:
         delay = 0.1
+        env = store_env(self.url, pool_size=2)
+        lock = RunnerLock(env)
         while not self._stop.is_set():
             try:
+                if not lock.acquire(self._stop):
+                    return
                 with ProjectionRunner(
                     application_class=CreditsApplication,
                     projection_class=CreditsProjection,
                     view_class=SQLiteCreditsView if self.url.startswith("sqlite") else PostgresCreditsView,
-                    env=store_env(self.url, pool_size=2),
+                    env=env,
                 ) as runner:
                     runner.view.latest_position = runner.app.recorder.max_notification_id
                     runner.view.batch_seconds = self.batch_seconds
@@ -94,11 +99,15 @@ class LiveProjection:
                     delay = 0.1
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)
+                        if not lock.held():
+                            raise RuntimeError("lost the projection lock (database connection ended)")
             except Exception:
                 self.failures += 1
                 log.exception("credits projection failed; restarting in %.1fs", delay)
+                lock.release()
                 self._stop.wait(delay)
                 delay = min(delay * 2, 5.0)
+        lock.release()
 
     def stop(self) -> None:
         self._stop.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,17 @@ from projections.sqlite_subscription import PollingSQLiteApplicationRecorder
 from projections.views import CreditsView, PostgresCreditsView, SQLiteCreditsView
 
 DEFAULT_URL = "sqlite:///data/sla-credits.db"
+
+
+def _option(name: str, default: str) -> str:
+    """A PostgreSQL connection setting (SLACREDITS_PG_*, see api/settings.py)."""
+    return os.environ.get(f"SLACREDITS_{name}", default)
+
+
+def create_tables() -> bool:
+    """Whether this process creates missing tables and the append-only guard. False when the
+    service connects as a role that owns nothing (`sla-credits migrate` made them)."""
+    return os.environ.get("SLACREDITS_CREATE_TABLES", "true").lower() not in ("false", "0", "no", "n")
 
 
 def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
@@ -45,9 +57,14 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
             "POSTGRES_USER": unquote(parsed.username or "postgres"),
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_POOL_SIZE": str(pool_size),
-            "POSTGRES_MAX_OVERFLOW": "10",
-            "POSTGRES_CONNECT_TIMEOUT": "5",
-            "POSTGRES_LOCK_TIMEOUT": "10",
+            "POSTGRES_MAX_OVERFLOW": _option("PG_MAX_OVERFLOW", "10"),
+            "POSTGRES_CONNECT_TIMEOUT": _option("PG_CONNECT_TIMEOUT", "5"),
+            "POSTGRES_MAX_WAITING": _option("PG_MAX_WAITING", "0"),
+            "POSTGRES_LOCK_TIMEOUT": _option("PG_LOCK_TIMEOUT", "10"),
+            "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": _option("PG_IDLE_IN_TRANSACTION_TIMEOUT", "60"),
+            # a connection broken by a server restart is found and replaced before it is used
+            "POSTGRES_PRE_PING": "y",
+            "CREATE_TABLE": "y" if create_tables() else "n",
             "TRACKING_RECORDER_TOPIC": get_topic(PostgresCreditsView),
         }
         if "schema" in query:
@@ -56,15 +73,22 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
     raise ValueError(f"SLACREDITS_DATABASE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
 
 
-def open_application(url: str, **extra: Any) -> CreditsApplication:
-    app = CreditsApplication(env={**store_env(url), **extra})
-    protect_log(app)
+def open_application(url: str, create: bool | None = None, **extra: Any) -> CreditsApplication:
+    """The application on the store; `create` forces (or forbids) creating missing tables."""
+    env = store_env(url)
+    if create is not None:
+        env["CREATE_TABLE"] = "y" if create else "n"
+    app = CreditsApplication(env={**env, **extra})
+    protect_log(app, force=bool(create))
     return app
 
 
-def open_view(url: str) -> CreditsView:
-    """The credits view in the given store (tables created if missing)."""
-    env = Environment(CreditsProjection.name, store_env(url))
+def open_view(url: str, create: bool | None = None) -> CreditsView:
+    """The credits view in the given store (tables created if missing, unless told not to)."""
+    env = store_env(url)
+    if create is not None:
+        env["CREATE_TABLE"] = "y" if create else "n"
+    env = Environment(CreditsProjection.name, env)
     view = InfrastructureFactory.construct(env=env).tracking_recorder()
     assert isinstance(view, CreditsView)
     return view
@@ -86,9 +110,11 @@ POSTGRES_PROTECT = [
 ]
 
 
-def protect_log(app: CreditsApplication) -> None:
+def protect_log(app: CreditsApplication, force: bool = False) -> None:
     """Make the stored facts append-only in the database itself (a trigger refuses UPDATE,
     DELETE and, on PostgreSQL, TRUNCATE), whatever client connects."""
+    if not (force or create_tables()):
+        return  # installed by `sla-credits migrate`; this role may not own the table
     statements = SQLITE_PROTECT if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite" else POSTGRES_PROTECT
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     for attempt in range(5):

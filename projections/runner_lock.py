@@ -1,0 +1,106 @@
+"""One projection runner at a time: a second runner started by mistake waits for the lock.
+
+PostgreSQL: a session-level advisory lock held on a connection of its own for the runner's
+whole life (released by the server when that connection ends, so a killed runner never leaves
+it held). SQLite: an exclusive `flock` on a file beside the database (released by the kernel
+when the process ends). Even without the lock nothing would be written twice (the tracking
+row is inserted in the same transaction as the view rows), but two runners would waste work
+and fight over the same rows."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+log = logging.getLogger("sla_credits.projection")
+
+# pg_advisory_lock key: the first 8 bytes of sha256("sla-credits:projection") as a signed bigint
+ADVISORY_KEY = int.from_bytes(bytes.fromhex("5c1a7e0c4ed1b5e1"), "big", signed=True)
+
+
+class RunnerLock:
+    """acquire() blocks (logging once that it waits) until this runner holds the lock or
+    `stop` is set; held() tells whether the lock is still ours."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self._conn: psycopg.Connection[Any] | None = None
+        self._fd: int | None = None
+
+    def acquire(self, stop: threading.Event, poll: float = 0.5) -> bool:
+        waited = False
+        while not stop.is_set():
+            if self._try():
+                if waited:
+                    log.info("projection lock acquired; this runner now writes the views")
+                return True
+            if not waited:
+                log.warning("another projection runner holds the lock; waiting for it to stop")
+                waited = True
+            stop.wait(poll)
+        return False
+
+    def _try(self) -> bool:
+        if self.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
+            path = Path(self.env["SQLITE_DBNAME"] + ".projection.lock")
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                return False
+            self._fd = fd
+            return True
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(
+                    host=self.env["POSTGRES_HOST"],
+                    port=self.env["POSTGRES_PORT"],
+                    dbname=self.env["POSTGRES_DBNAME"],
+                    user=self.env["POSTGRES_USER"],
+                    password=self.env.get("POSTGRES_PASSWORD") or None,
+                    connect_timeout=int(self.env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
+                    autocommit=True,
+                    application_name="sla-credits projection lock",
+                )
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()
+            return bool(row and row[0])
+        except psycopg.Error as e:
+            log.warning("projection lock: database unavailable (%s); retrying", type(e).__name__)
+            self._close_conn()
+            time.sleep(0.5)
+            return False
+
+    def held(self) -> bool:
+        if self._fd is not None:
+            return True
+        if self._conn is None:
+            return False
+        try:
+            self._conn.execute("SELECT 1")
+            return True
+        except psycopg.Error:
+            self._close_conn()
+            return False
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+        self._close_conn()
+
+    def _close_conn(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+            self._conn = None
