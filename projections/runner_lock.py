@@ -9,6 +9,7 @@ and fight over the same rows."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -99,8 +100,6 @@ class RunnerLock:
 
     def _close_conn(self) -> None:
         if self._conn is not None:
-            try:
+            with contextlib.suppress(psycopg.Error):
                 self._conn.close()
-            except psycopg.Error:
-                pass
             self._conn = None
