@@ -6,9 +6,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
 
-from api import problems
+from api import metrics, problems
+from api.observability import RequestContext, configure_logging
+from api.responses import errors
 from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
@@ -35,6 +38,7 @@ def create_app(settings: Settings) -> FastAPI:
         # few threads: the handlers are short and CPU-bound; many threads only fight for the GIL
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         service = CreditsService(settings.database_url, pool_size=settings.pool_size)
+        service.app.on_recorded.append(metrics.count_recorded)
         live = (
             LiveProjection(settings.database_url, settings.projection_batch_seconds).start()
             if settings.run_projection
@@ -53,11 +57,35 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     problems.install(app)
+    app.add_middleware(RequestContext, observe=metrics.observe_request)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
-        """The process is up."""
+        """The process is up (for a load balancer's liveness check)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], responses=errors(503))
+    def readyz(request: Request) -> JSONResponse:
+        """Ready for traffic: the database answers and the read models are within
+        SLACREDITS_READY_MAX_LAG_SECONDS of the log."""
+        service: CreditsService = request.app.state.service
+        try:
+            status = service.projection_status()
+        except Exception as e:  # any database failure: not ready
+            return problems.problem(503, f"the database is unreachable ({type(e).__name__})", **{"Retry-After": "2"})
+        if status["lag_seconds"] > settings.ready_max_lag_seconds:
+            return problems.problem(
+                503,
+                f"the read models are {status['lag_seconds']:.1f}s ({status['lag_events']} facts) behind the log",
+                **{"Retry-After": "2"},
+            )
+        return JSONResponse({"status": "ready", **status})
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def metrics_(request: Request) -> Response:
+        """Prometheus metrics (text format) of every API worker, and the projection's lag."""
+        body, content_type = metrics.render(request.app.state.service.projection_status)
+        return Response(body, media_type=content_type)
 
     for router in (contracts, incidents, maintenance, credits, reports, billing, audit):
         app.include_router(router)
@@ -65,4 +93,7 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 def create_app_from_environment() -> FastAPI:
-    return create_app(Settings())
+    """The factory uvicorn calls in each worker process (logging is set up per process)."""
+    settings = Settings()
+    configure_logging(settings)
+    return create_app(settings)

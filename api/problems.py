@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
+import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from psycopg_pool import PoolTimeout
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -99,6 +102,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PersistenceError)
     async def _database(_: Request, exc: PersistenceError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc).__name__)
+        return problem(503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
+
+    @app.exception_handler(psycopg.OperationalError)
+    @app.exception_handler(psycopg.InterfaceError)
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(sqlite3.OperationalError)
+    async def _driver(_: Request, exc: Exception) -> JSONResponse:
+        # a connection lost or refused (a database restart), a pool exhausted, a lock held
         log.warning("database unavailable: %s", type(exc).__name__)
         return problem(503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
 
+from api import metrics
 from api.deps import Service, require
 from api.responses import errors
 from api.routes_queries import MONTH, AsOf, Settings_, read_at, up_to_date
@@ -61,6 +63,7 @@ def run_billing(
     """Issue the month's credits and the adjustments of earlier issued periods; a rerun issues only changes."""
     month = Month.parse(body.month)
     up_to_date(service, settings)
+    started = time.perf_counter()
     now = datetime.now(UTC)
     issued = service.app.issued_periods()
     with service.view.reading():
@@ -68,6 +71,7 @@ def run_billing(
     run_id, entries, position = service.app.issue_billing_run(
         month=str(month), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
     )
+    metrics.observe_run(time.perf_counter() - started, entries)
     headers = {"X-Log-Position": str(position)} if position is not None else None
     return JSONResponse(
         {"run_id": run_id, "month": str(month), "entries": entries, "left_contracts": sorted(figures.left)},
@@ -177,7 +181,9 @@ def verification(service: Service, settings: Settings_, _: Annotated[str, Depend
     """Rebuild every read model from the log alone, compare with the live views, and digest the log."""
     up_to_date(service, settings)
     position = service.position() or 0
-    return verify(service.app, service.view, position)
+    result = verify(service.app, service.view, position)
+    metrics.observe_verification(result)
+    return result
 
 
 __all__ = ["MONTH", "audit", "billing"]

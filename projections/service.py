@@ -51,6 +51,23 @@ class CreditsService:
         """Bring the views up to date in this thread (CLI use, when no projection runs)."""
         return catch_up(self.app, self.view)
 
+    def projection_status(self) -> dict[str, Any]:
+        """The log's position, the view's, and how far behind the view is (in facts and in
+        seconds: the age of the oldest fact not yet in it)."""
+        log_position = self.app.recorder.max_notification_id() or 0
+        position = self.position() or 0
+        lag_seconds = 0.0
+        if position < log_position:
+            (first,) = self.app.recorder.select_notifications(start=position, limit=1, inclusive_of_start=False)
+            recorded: datetime = self.app.mapper.to_domain_event(first).timestamp  # type: ignore[attr-defined]
+            lag_seconds = max(0.0, (datetime.now(UTC) - recorded).total_seconds())
+        return {
+            "log_position": log_position,
+            "projection_position": position,
+            "lag_events": log_position - position,
+            "lag_seconds": round(lag_seconds, 3),
+        }
+
     def wait_for(self, position: int | None, timeout: float) -> None:
         if not self.view.wait_for(position, timeout):
             raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")

@@ -82,6 +82,10 @@ MATRIX = [
 ]
 
 
+# for load balancers and scrapers on the operator's network: no customer data, no key
+PUBLIC = {"/healthz", "/readyz", "/metrics"}
+
+
 @pytest.fixture
 def world(client: TestClient) -> TestClient:
     assert client.post("/v1/contracts", json=contract(), headers=auth("admin")).status_code == 201
@@ -110,7 +114,7 @@ def test_every_endpoint_checks_every_role(world: TestClient) -> None:
             )
             seen.append((method, path.split("?")[0]))
     documented = {
-        (m.upper(), p) for p, ops in world.get("/openapi.json").json()["paths"].items() for m in ops if p != "/healthz"
+        (m.upper(), p) for p, ops in world.get("/openapi.json").json()["paths"].items() for m in ops if p not in PUBLIC
     }
     table = {
         (
@@ -125,6 +129,11 @@ def test_every_endpoint_checks_every_role(world: TestClient) -> None:
         for m, p in set(seen)
     }
     assert documented == table, documented ^ table
+
+
+def test_health_and_metrics_need_no_key(world: TestClient) -> None:
+    for path in PUBLIC:
+        assert world.get(path).status_code == 200, path
 
 
 def test_keys_are_never_echoed(world: TestClient) -> None:

@@ -1,0 +1,127 @@
+"""Prometheus metrics (`GET /metrics`, the text format), summed over every API worker.
+
+With several workers, `sla-credits serve` sets PROMETHEUS_MULTIPROC_DIR before any worker
+starts, and prometheus-client writes each process's values to files there; a scrape of any
+worker reads them all. The projection's position and lag are read from the database at
+scrape time, so they are right whichever process answers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+HTTP_REQUESTS = Counter(
+    "slacredits_http_requests",
+    "HTTP requests answered, by route template, method and status",
+    ["route", "method", "status"],
+)
+HTTP_LATENCY = Histogram(
+    "slacredits_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and method",
+    ["route", "method"],
+    buckets=LATENCY_BUCKETS,
+)
+EVENTS_RECORDED = Counter("slacredits_events_recorded", "Facts recorded by this service, by type", ["type"])
+BILLING_RUN_SECONDS = Histogram(
+    "slacredits_billing_run_duration_seconds",
+    "Time to plan and record a billing run",
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+)
+BILLING_RUNS = Counter("slacredits_billing_runs", "Billing runs recorded")
+BILLING_ENTRIES = Counter("slacredits_billing_entries_issued", "Ledger entries issued, by kind", ["kind"])
+VERIFICATIONS = Counter("slacredits_verifications", "Verifications run, by result (ok, mismatch, tampered)", ["result"])
+VERIFICATION_MISMATCHES = Gauge(
+    "slacredits_verification_mismatches",
+    "View rows that differed from a replay, last verification",
+    multiprocess_mode="mostrecent",
+)
+VERIFICATION_EVENTS = Gauge(
+    "slacredits_verification_events", "Facts covered by the last verification", multiprocess_mode="mostrecent"
+)
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    HTTP_LATENCY.labels(route, method).observe(seconds)
+
+
+def count_recorded(types: list[str]) -> None:
+    for t in types:
+        EVENTS_RECORDED.labels(t).inc()
+
+
+def observe_run(seconds: float, entries: list[dict[str, Any]]) -> None:
+    BILLING_RUNS.inc()
+    BILLING_RUN_SECONDS.observe(seconds)
+    for e in entries:
+        BILLING_ENTRIES.labels(e["kind"]).inc()
+
+
+def observe_verification(result: dict[str, Any]) -> None:
+    outcome = (
+        "tampered" if result["first_bad_position"] is not None else "mismatch" if result["mismatch_count"] else "ok"
+    )
+    VERIFICATIONS.labels(outcome).inc()
+    VERIFICATION_MISMATCHES.set(result["mismatch_count"])
+    VERIFICATION_EVENTS.set(result["events"])
+
+
+class ProjectionCollector(Collector):
+    """The log's position and, for each view, its position and lag, read at scrape time."""
+
+    def __init__(self, status: Any) -> None:
+        self.status = status  # () -> dict of the projection's status, or raises
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("slacredits_database_up", "1 when the database answered this scrape")
+        try:
+            s = self.status()
+        except Exception:
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        log = GaugeMetricFamily("slacredits_log_position", "Position of the last recorded fact")
+        log.add_metric([], s["log_position"])
+        yield log
+        position = GaugeMetricFamily("slacredits_projection_position", "Last fact in the view", labels=["view"])
+        lag = GaugeMetricFamily(
+            "slacredits_projection_lag_events", "Facts recorded but not yet in the view", labels=["view"]
+        )
+        lag_s = GaugeMetricFamily(
+            "slacredits_projection_lag_seconds", "Age of the oldest fact not yet in the view", labels=["view"]
+        )
+        position.add_metric(["credits"], s["projection_position"])
+        lag.add_metric(["credits"], s["lag_events"])
+        lag_s.add_metric(["credits"], s["lag_seconds"])
+        yield from (position, lag, lag_s)
+
+
+def render(status: Any) -> tuple[bytes, str]:
+    """The scrape answer: every process's metrics plus the projection's status."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        for collector in list(REGISTRY._collector_to_names):
+            registry.register(collector)
+    registry.register(ProjectionCollector(status))
+    return generate_latest(registry), CONTENT_TYPE_LATEST
