@@ -37,7 +37,8 @@ class Settings(BaseSettings):
     create_tables: bool = True
     # PostgreSQL connections (read by projections/stores.py from the same variables)
     pg_max_overflow: int = 10
-    pg_connect_timeout: int = 5
+    # also how long a request waits for a pooled connection before answering 503
+    pg_connect_timeout: int = 2
     pg_max_waiting: int = 0
     pg_lock_timeout: int = 10
     pg_idle_in_transaction_timeout: int = 60

@@ -13,6 +13,7 @@ from eventsourcing.utils import Environment, get_topic
 
 from domain.application import CreditsApplication
 from projections.credits_projection import CreditsProjection
+from projections.pg_recorders import FailFastPostgresApplicationRecorder
 from projections.sqlite_subscription import PollingSQLiteApplicationRecorder
 from projections.views import CreditsView, PostgresCreditsView, SQLiteCreditsView
 
@@ -58,13 +59,14 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
             "POSTGRES_PASSWORD": unquote(parsed.password or ""),
             "POSTGRES_POOL_SIZE": str(pool_size),
             "POSTGRES_MAX_OVERFLOW": _option("PG_MAX_OVERFLOW", "10"),
-            "POSTGRES_CONNECT_TIMEOUT": _option("PG_CONNECT_TIMEOUT", "5"),
+            "POSTGRES_CONNECT_TIMEOUT": _option("PG_CONNECT_TIMEOUT", "2"),
             "POSTGRES_MAX_WAITING": _option("PG_MAX_WAITING", "0"),
             "POSTGRES_LOCK_TIMEOUT": _option("PG_LOCK_TIMEOUT", "10"),
             "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": _option("PG_IDLE_IN_TRANSACTION_TIMEOUT", "60"),
             # a connection broken by a server restart is found and replaced before it is used
             "POSTGRES_PRE_PING": "y",
             "CREATE_TABLE": "y" if create_tables() else "n",
+            "APPLICATION_RECORDER_TOPIC": get_topic(FailFastPostgresApplicationRecorder),
             "TRACKING_RECORDER_TOPIC": get_topic(PostgresCreditsView),
         }
         if "schema" in query:

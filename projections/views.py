@@ -21,6 +21,7 @@ from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.application import APPLICATION_NAME
 from projections.model import CreditsModel
+from projections.pg_recorders import fail_fast
 from projections.records import (
     ClaimRow,
     LineRow,
@@ -491,6 +492,10 @@ class SQLiteCreditsView(SQLiteTrackingRecorder, SQLCreditsView):
 
 class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
     placeholder = "%s"
+    # give up quickly while the database is down (see projections/pg_recorders.py)
+    insert_tracking = fail_fast(PostgresTrackingRecorder.insert_tracking)
+    max_tracking_id = fail_fast(PostgresTrackingRecorder.max_tracking_id)
+    has_tracking_id = fail_fast(PostgresTrackingRecorder.has_tracking_id)
 
     def create_table(self) -> None:
         _create_once(super().create_table)
