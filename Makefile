@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench bench-api bench-billing clean
+.PHONY: wrk run test lint typecheck unit bench bench-api bench-billing bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -35,9 +35,17 @@ clean:
 	rm -rf $(VENV) data bench/out .pytest_cache .mypy_cache .ruff_cache
 
 ## bench-api: HTTP load (credits vs /healthz, ingest) on SQLite and PostgreSQL
-bench-api: $(STAMP)
+bench-api: $(STAMP) wrk
 	$(BIN)/python -m bench.api
 
 ## bench-billing: billing runs and verify beside a full rebuild, SQLite and PostgreSQL
 bench-billing: $(STAMP)
 	$(BIN)/python -m bench.billing
+
+## bench-scale: 1, 2 and 4 API workers on PostgreSQL, projection lag and catch-up
+bench-scale: $(STAMP) wrk
+	$(BIN)/python -m bench.scale
+
+# the HTTP load generator, from Debian's packages
+wrk:
+	@command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)

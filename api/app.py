@@ -7,9 +7,10 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from api import metrics, problems
+from api import console, metrics, problems
+from api.console_session import Sessions
 from api.observability import RequestContext, configure_logging
 from api.responses import errors
 from api.routes_billing import audit, billing
@@ -89,6 +90,12 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in (contracts, incidents, maintenance, credits, reports, billing, audit):
         app.include_router(router)
+    console.install(app, Sessions(keys, settings.console_session_seconds, settings.console_secret))
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/ui/", status_code=307)
+
     return app
 
 

@@ -61,7 +61,7 @@ def serve(
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sla-credits-metrics-")
     projector: subprocess.Popen[bytes] | None = None
     if settings.run_projection:
-        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"])
+        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"], preexec_fn=_die_with_parent)
         os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
     try:
         uvicorn.run(
@@ -78,6 +78,16 @@ def serve(
         if projector is not None:
             projector.send_signal(signal.SIGTERM)
             projector.wait(timeout=10)
+
+
+def _die_with_parent() -> None:
+    """In the projection child: end with `serve`, however `serve` ends (uvicorn re-raises the
+    signal that stopped it, so `serve` may never reach its own clean-up)."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
 
 
 @cli.command()
@@ -190,28 +200,21 @@ def credits(
 @cli.command()
 def bill(month: Annotated[str, typer.Argument(help="The month to bill, YYYY-MM.")]) -> None:
     """Run billing for a month (as POST /v1/billing/runs) and print the run as JSON."""
-    from datetime import UTC, datetime
-
-    from domain.calendar import Month, to_micros
+    from domain.calendar import Month
     from domain.errors import DomainError
-    from projections.billing import run_figures
 
     service = _service()
     try:
         m = Month.parse(month)
         service.catch_up()
-        now = datetime.now(UTC)
-        with service.view.reading():
-            figures = run_figures(service.reader, m, to_micros(now), set(service.app.issued_periods()))
-        run_id, entries, _ = service.app.issue_billing_run(
-            month=str(m), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
-        )
+        run = service.bill(m)
     except DomainError as e:
         err.print(f"{e.field}: {e.reason}")
         raise typer.Exit(2) from None
     finally:
         service.close()
-    out.print_json(json.dumps({"run_id": run_id, "month": str(m), "entries": entries, "left_contracts": figures.left}))
+    run.pop("position")
+    out.print_json(json.dumps(run))
 
 
 @cli.command()

@@ -10,9 +10,9 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, PersistenceError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from psycopg_pool import PoolTimeout
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import DomainError
@@ -48,6 +48,19 @@ class Problem(BaseModel):
     errors: list[FieldError] | None = None
 
 
+def _answer(
+    request: Request, status: int, detail: str, errors: list[dict[str, str]] | None = None, **headers: str
+) -> Response:
+    """A problem document, or on the web console the same message as a page."""
+    if request.url.path.startswith("/ui"):
+        from api.console import error_page
+
+        page = error_page(request, status, detail, errors)
+        page.headers.update(headers)
+        return page
+    return problem(status, detail, errors, **headers)
+
+
 def problem(status: int, detail: str, errors: list[dict[str, str]] | None = None, **headers: str) -> JSONResponse:
     body: dict[str, Any] = {
         "type": f"https://sla-credits.example/problems/{status}" if status != 500 else "about:blank",
@@ -75,46 +88,54 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
-    async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [{"field": _field(e["loc"]), "reason": str(e["msg"])} for e in exc.errors()]
         fields = ", ".join(sorted({e["field"] for e in errors}))
-        return problem(422, f"invalid input: {fields}", errors)
+        return _answer(request, 422, f"invalid input: {fields}", errors)
+
+    @app.exception_handler(ValidationError)
+    async def _model(request: Request, exc: ValidationError) -> Response:
+        # a body checked by a model outside FastAPI's own parsing (the console's forms)
+        errors = [{"field": _field(e["loc"]), "reason": str(e["msg"])} for e in exc.errors()]
+        return _answer(request, 422, f"invalid input: {', '.join(e['field'] for e in errors)}", errors)
 
     @app.exception_handler(DomainError)
-    async def _domain(_: Request, exc: DomainError) -> JSONResponse:
-        return problem(exc.status, f"{exc.field}: {exc.reason}", [{"field": exc.field, "reason": exc.reason}])
+    async def _domain(request: Request, exc: DomainError) -> Response:
+        return _answer(request, exc.status, f"{exc.field}: {exc.reason}", [{"field": exc.field, "reason": exc.reason}])
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         headers = dict(exc.headers or {})
         if exc.status_code == 400:
             # a body that is not even JSON text: a bad input like any other
-            return problem(422, f"invalid input: body: {exc.detail}", [{"field": "body", "reason": str(exc.detail)}])
-        return problem(exc.status_code, str(exc.detail), **headers)
+            return _answer(
+                request, 422, f"invalid input: body: {exc.detail}", [{"field": "body", "reason": str(exc.detail)}]
+            )
+        return _answer(request, exc.status_code, str(exc.detail), **headers)
 
     @app.exception_handler(ProjectionBehindError)
-    async def _behind(_: Request, exc: ProjectionBehindError) -> JSONResponse:
-        return problem(503, f"the read model is behind the log: {exc}", **{"Retry-After": "1"})
+    async def _behind(request: Request, exc: ProjectionBehindError) -> Response:
+        return _answer(request, 503, f"the read model is behind the log: {exc}", **{"Retry-After": "1"})
 
     @app.exception_handler(IntegrityError)
-    async def _conflict(_: Request, exc: IntegrityError) -> JSONResponse:
-        return problem(409, "another request changed the same record at the same time; send it again")
+    async def _conflict(request: Request, exc: IntegrityError) -> Response:
+        return _answer(request, 409, "another request changed the same record at the same time; send it again")
 
     @app.exception_handler(PersistenceError)
-    async def _database(_: Request, exc: PersistenceError) -> JSONResponse:
+    async def _database(request: Request, exc: PersistenceError) -> Response:
         log.warning("database unavailable: %s", type(exc).__name__)
-        return problem(503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
+        return _answer(request, 503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
 
     @app.exception_handler(psycopg.OperationalError)
     @app.exception_handler(psycopg.InterfaceError)
     @app.exception_handler(PoolTimeout)
     @app.exception_handler(sqlite3.OperationalError)
-    async def _driver(_: Request, exc: Exception) -> JSONResponse:
+    async def _driver(request: Request, exc: Exception) -> Response:
         # a connection lost or refused (a database restart), a pool exhausted, a lock held
         log.warning("database unavailable: %s", type(exc).__name__)
-        return problem(503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
+        return _answer(request, 503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error")
-        return problem(500, "an unexpected error; it was logged")
+        return _answer(request, 500, "an unexpected error; it was logged")

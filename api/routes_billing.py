@@ -17,10 +17,9 @@ from api.deps import Service, require
 from api.responses import errors
 from api.routes_queries import MONTH, AsOf, Settings_, read_at, up_to_date
 from api.schemas import Body, Id, MonthText
-from domain.calendar import Month, to_micros
+from domain.calendar import Month
 from domain.errors import InvalidValueError
-from projections.audit import chain
-from projections.billing import run_figures
+from projections.audit import feed_page
 from projections.verification import verify
 
 billing = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -64,17 +63,12 @@ def run_billing(
     month = Month.parse(body.month)
     up_to_date(service, settings)
     started = time.perf_counter()
-    now = datetime.now(UTC)
-    issued = service.app.issued_periods()
-    with service.view.reading():
-        figures = run_figures(service.reader, month, to_micros(now), set(issued))
-    run_id, entries, position = service.app.issue_billing_run(
-        month=str(month), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
-    )
-    metrics.observe_run(time.perf_counter() - started, entries)
+    run = service.bill(month)
+    metrics.observe_run(time.perf_counter() - started, run["entries"])
+    position = run.pop("position")
     headers = {"X-Log-Position": str(position)} if position is not None else None
     return JSONResponse(
-        {"run_id": run_id, "month": str(month), "entries": entries, "left_contracts": sorted(figures.left)},
+        run,
         status_code=201,
         headers=headers,
     )
@@ -162,18 +156,7 @@ def events(
     when = read_at(service, settings, as_of)
     if when is not None and when > datetime.now(UTC):
         raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
-    notifications = service.app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
-    links = {}
-    if notifications:
-        rows = service.view.select(
-            "SELECT position, link FROM v_chain WHERE position > ? AND position <= ?", (after, notifications[-1].id)
-        )
-        links = {r["position"]: r["link"] for r in rows}
-    facts = []
-    for _pos, _link, fact in chain(iter(notifications)):
-        if when is None or datetime.fromisoformat(fact["recorded_at"]) <= when:
-            facts.append({**fact, "link": links.get(fact["position"])})
-    return {"events": facts, "next_after": notifications[-1].id if notifications else after}
+    return feed_page(service.app, service.recorded_links, after, limit, when)
 
 
 @audit.get("/verification", responses=errors(401, 403, 503))

@@ -156,22 +156,4 @@ def claims_report(
 ) -> dict[str, Any]:
     """Per customer: claims filed, credit entitled and granted, side by side."""
     a, b = month_range(first, last)
-    when = read_at(service, settings, as_of)
-    reader, now = service.reader_at(when)
-    filed: dict[str, int] = {}
-    for claim in reader.claims():
-        if str(a) <= claim.month <= str(b):
-            filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
-    rows = []
-    for customer_id in sorted(set(reader.customers()) | set(filed)):
-        doc = credits_document(reader, customer_id, a, b, now)
-        rows.append(
-            {
-                "customer_id": customer_id,
-                "claims_filed": filed.get(customer_id, 0),
-                "credit_entitled_minor": sum(p["credit_minor"] for p in doc["periods"]),
-                "credit_granted_minor": sum(p["granted_minor"] for p in doc["periods"]),
-                "currencies": sorted({p["currency"] for p in doc["periods"]}),
-            }
-        )
-    return {"from_month": str(a), "to_month": str(b), "as_of": when.isoformat() if when else None, "customers": rows}
+    return service.claims_report(a, b, read_at(service, settings, as_of))

@@ -42,6 +42,10 @@ class Settings(BaseSettings):
     pg_max_waiting: int = 0
     pg_lock_timeout: int = 10
     pg_idle_in_transaction_timeout: int = 60
+    # the web console: how long a sign-in lasts, and the secret its cookies are signed with
+    # (default: derived from the API keys, so that every worker agrees)
+    console_session_seconds: float = 8 * 3600
+    console_secret: str | None = None
     # logs: one JSON object a line ("json") or plain text ("text")
     log_format: str = "json"
     log_level: str = "INFO"

@@ -65,6 +65,11 @@ class Month:
     def next(self) -> Month:
         return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
 
+    def plus(self, months: int) -> Month:
+        """The month `months` later (earlier when negative)."""
+        index = self.year * 12 + self.month - 1 + months
+        return Month(index // 12, index % 12 + 1)
+
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import (
@@ -75,3 +76,28 @@ def chain(notifications: Iterator[Notification], previous: str = GENESIS) -> Ite
         fact = fact_json(n.id, n)
         link = next_link(link, fact)
         yield n.id, link, fact
+
+
+def feed_page(
+    app: Any, recorded_links: Any, after: int, limit: int, known_at: datetime | None = None
+) -> dict[str, Any]:
+    """A page of the event feed: the facts after position `after`, each with its recorded link
+    (`recorded_links(after, last)` answers {position: link}); with `known_at`, only the facts
+    recorded at or before it."""
+    notifications = app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+    links = recorded_links(after, notifications[-1].id) if notifications else {}
+    facts = []
+    for _pos, _link, fact in chain(iter(notifications)):
+        if known_at is None or datetime.fromisoformat(fact["recorded_at"]) <= known_at:
+            facts.append({**fact, "link": links.get(fact["position"])})
+    return {"events": facts, "next_after": notifications[-1].id if notifications else after}
+
+
+def find_digest(notifications: Iterator[Notification], digest: str) -> int | None:
+    """The position whose link, recomputed from the stored log, is `digest` (an auditor's kept
+    digest): if found, no fact up to that position has changed since it was taken."""
+    wanted = digest.strip().lower()
+    for position, link, _ in chain(notifications):
+        if link == wanted:
+            return position
+    return None

@@ -227,3 +227,68 @@ def credits_document(
         "periods": periods,
         "contract_years": years,
     }
+
+
+def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: datetime | None = None) -> dict[str, Any]:
+    """Per customer: claims filed in [first, last], and the credit entitled and granted by the
+    rules in those months, side by side (a claim changes no amount)."""
+    filed: dict[str, int] = {}
+    for claim in reader.claims():
+        if str(first) <= claim.month <= str(last):
+            filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
+    rows = []
+    for customer_id in sorted(set(reader.customers()) | set(filed)):
+        doc = credits_document(reader, customer_id, first, last, now)
+        rows.append(
+            {
+                "customer_id": customer_id,
+                "claims_filed": filed.get(customer_id, 0),
+                "credit_entitled_minor": sum(p["credit_minor"] for p in doc["periods"]),
+                "credit_granted_minor": sum(p["granted_minor"] for p in doc["periods"]),
+                "currencies": sorted({p["currency"] for p in doc["periods"]}),
+            }
+        )
+    return {
+        "from_month": str(first),
+        "to_month": str(last),
+        "as_of": None if as_of is None else as_of.isoformat(),
+        "customers": rows,
+    }
+
+
+def affected_contracts(reader: Reader, incident: IncidentFacts) -> list[dict[str, Any]]:
+    """The contracts an incident counts for (by its service, regions, customers, exclusions,
+    cause and retraction: the rules' own reasons), with the subscriptions it reaches."""
+    everything = Window(-(2**62), 2**62)
+    out = []
+    for c in reader.all_contracts():
+        reached = sorted(
+            f"{s.service}/{s.region}"
+            for s in _subscriptions(c)
+            if why_incident_does_not_count(incident, s.service, s.region, c.customer_id, everything) is None
+        )
+        if reached:
+            out.append({"customer_id": c.customer_id, "contract_id": c.contract_id, "subscriptions": reached})
+    return out
+
+
+def customer_summary(reader: Reader, customer_id: str, now: int, claims_filed: int) -> dict[str, Any]:
+    """One line of the console's customer list: the credit granted in each contract's
+    current contract year, the cap used, and the claims filed (from the same figures as
+    the credits answer)."""
+    contracts = reader.contracts_of(customer_id)
+    today = local_date(now, contracts[0].tz) if contracts else None
+    last = Month.of(today) if today else Month(1970, 1)
+    doc = credits_document(reader, customer_id, last.plus(-12), last, now)
+    years = []
+    for y in doc["contract_years"]:
+        start = date.fromisoformat(y["starts_on"])
+        if today is not None and start <= today < start.replace(year=start.year + 1):
+            currency = next((c.currency for c in contracts if c.contract_id == y["contract_id"]), "")
+            years.append({**y, "currency": currency})
+    return {
+        "customer_id": customer_id,
+        "name": contracts[0].customer_name if contracts else customer_id,
+        "years": years,
+        "claims": claims_filed,
+    }

@@ -38,6 +38,11 @@ class Reader(Protocol):
     def claims(self) -> list[ClaimRow]: ...
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]: ...
+    def ledger_rows(
+        self, after: int, limit: int, customer_id: str | None = None, month: str | None = None, kind: str | None = None
+    ) -> list[dict[str, object]]: ...
+    def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]: ...
+    def services(self) -> list[str]: ...
 
 
 class ModelReader:
@@ -97,6 +102,26 @@ class ModelReader:
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]:
         ids = self.model.contracts_by_customer.get(customer_id, set())
         return {k for k in self.model.billed if k[0] in ids}
+
+    def ledger_rows(
+        self, after: int, limit: int, customer_id: str | None = None, month: str | None = None, kind: str | None = None
+    ) -> list[dict[str, object]]:
+        rows = [
+            r
+            for r in self.ledger_page(after, 10**12)
+            if (customer_id is None or r["customer_id"] == customer_id)
+            and (month is None or r["month"] == month)
+            and (kind is None or r["kind"] == kind)
+        ]
+        return rows[:limit]
+
+    def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]:
+        found = [i for i in self.model.incidents.values() if service is None or i.service == service]
+        found.sort(key=lambda i: (-i.started_at, i.incident_id))
+        return found[offset : offset + limit]
+
+    def services(self) -> list[str]:
+        return sorted({i.service for i in self.model.incidents.values()})
 
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]:
         rows = sorted(
@@ -236,3 +261,27 @@ class SQLReader:
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]:
         rows = self.view.select("SELECT * FROM v_ledger WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
+
+    def ledger_rows(
+        self, after: int, limit: int, customer_id: str | None = None, month: str | None = None, kind: str | None = None
+    ) -> list[dict[str, object]]:
+        where, params = ["seq > ?"], [after]
+        for column, value in (("customer_id", customer_id), ("month", month), ("kind", kind)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)  # type: ignore[arg-type]
+        rows = self.view.select(
+            f"SELECT * FROM v_ledger WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", (*params, limit)
+        )
+        return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
+
+    def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]:
+        where, params = ("WHERE service = ?", (service,)) if service else ("", ())
+        rows = self.view.select(
+            f"SELECT doc FROM v_incidents {where} ORDER BY started_at DESC, incident_id LIMIT ? OFFSET ?",
+            (*params, limit, offset),
+        )
+        return [incident_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def services(self) -> list[str]:
+        return [r["service"] for r in self.view.select("SELECT DISTINCT service FROM v_incidents ORDER BY 1")]

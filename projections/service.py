@@ -8,7 +8,8 @@ from typing import Any
 from domain.application import APPLICATION_NAME, CreditsApplication
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError
-from projections.queries import credits_document
+from projections.billing import run_figures
+from projections.queries import claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
 from projections.stores import open_view, protect_log, store_env
@@ -92,3 +93,34 @@ class CreditsService:
         reader, now = self.reader_at(as_of)
         with self.view.reading():
             return credits_document(reader, customer_id, a, b, now, as_of)
+
+    def bill(self, month: Month, now: datetime | None = None) -> dict[str, Any]:
+        """Issue the month's billing run at `now` (default: the current instant): the month's
+        credits and the adjustments of earlier issued periods. Answers the run and the log
+        position of its fact."""
+        now = now or datetime.now(UTC)
+        with self.view.reading():
+            figures = run_figures(self.reader, month, to_micros(now), set(self.app.issued_periods()))
+        run_id, entries, position = self.app.issue_billing_run(
+            month=str(month), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
+        )
+        return {
+            "run_id": run_id,
+            "month": str(month),
+            "entries": entries,
+            "left_contracts": sorted(figures.left),
+            "position": position,
+        }
+
+    def claims_report(self, first: Month, last: Month, as_of: datetime | None = None) -> dict[str, Any]:
+        """Per customer: claims filed in the months, against the credit the rules entitle."""
+        reader, now = self.reader_at(as_of)
+        with self.view.reading():
+            return claims_report(reader, first, last, now, as_of)
+
+    def recorded_links(self, after: int, last: int) -> dict[int, str]:
+        """The hash chain's links the projection recorded for positions after..last."""
+        rows = self.view.select(
+            "SELECT position, link FROM v_chain WHERE position > ? AND position <= ?", (after, last)
+        )
+        return {int(r["position"]): str(r["link"]) for r in rows}

@@ -16,7 +16,8 @@ from projections.views import SQLCreditsView
 PAGE = 2000
 
 
-def _notifications(app: CreditsApplication, upto: int) -> Any:
+def notifications(app: CreditsApplication, upto: int | None = None) -> Any:
+    """Every stored fact in order (up to position `upto`), a page at a time."""
     position = 0
     while True:
         page = app.recorder.select_notifications(start=position, limit=PAGE, stop=upto, inclusive_of_start=False)
@@ -35,7 +36,7 @@ def verify(app: CreditsApplication, live: SQLCreditsView, upto: int, max_mismatc
     events = 0
     digest = GENESIS
     first_bad: int | None = None
-    for position, link, _ in chain(_notifications(app, upto)):
+    for position, link, _ in chain(notifications(app, upto)):
         events += 1
         digest = link
         if first_bad is None and recorded.get(position) != link:
