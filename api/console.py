@@ -213,8 +213,7 @@ def login(request: Request, key: str = Form(""), csrf: str = Form(""), next: str
         httponly=True,
         samesite="strict",
         secure=request.url.scheme == "https",
-        path="/ui",
-        max_age=int(_sessions(request).seconds),
+        path="/ui",  # a browser-session cookie: the server ends it at its signed expiry
     )
     response.delete_cookie("slac_login", path="/ui")
     return response
