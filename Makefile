@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: wrk run test lint typecheck unit bench bench-api bench-billing bench-scale clean
+.PHONY: wrk chromium screenshots run test lint typecheck unit bench bench-api bench-billing bench-scale clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -49,3 +49,12 @@ bench-scale: $(STAMP) wrk
 # the HTTP load generator, from Debian's packages
 wrk:
 	@command -v wrk >/dev/null || apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk)
+
+## screenshots: the console's main pages into docs/screenshots/ (Debian's Chromium)
+screenshots: $(STAMP) chromium
+	$(BIN)/python -m tests.e2e.screenshots
+
+# the browser for the console tests and screenshots, from Debian's packages (never `playwright install`)
+chromium:
+	@test -x /usr/bin/chromium || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
+		|| (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
