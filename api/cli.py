@@ -71,6 +71,9 @@ def serve(
             port=port,
             workers=workers,
             log_level=settings.log_level.lower(),
+            # longer than a client's or load balancer's idle time, so that the server never
+            # closes a kept-alive connection just as a request is sent on it
+            timeout_keep_alive=settings.keep_alive_seconds,
             log_config=None,  # our JSON logging (api/observability.py) for uvicorn's loggers too
             access_log=False,  # one line per request is written by our middleware, with its request id
         )

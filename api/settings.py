@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     # (default: derived from the API keys, so that every worker agrees)
     console_session_seconds: float = 8 * 3600
     console_secret: str | None = None
+    # idle HTTP connections are kept this long (above the load balancer's idle timeout)
+    keep_alive_seconds: int = 75
     # logs: one JSON object a line ("json") or plain text ("text")
     log_format: str = "json"
     log_level: str = "INFO"

@@ -14,7 +14,7 @@ from eventsourcing.projection import ProjectionRunner
 from domain.application import APPLICATION_NAME, CreditsApplication
 from projections.credits_projection import CreditsProjection
 from projections.runner_lock import RunnerLock
-from projections.stores import open_view, store_env
+from projections.stores import new_application, open_view, store_env
 from projections.views import CreditsView, MemoryCreditsView, PostgresCreditsView, SQLCreditsView, SQLiteCreditsView
 
 log = logging.getLogger("sla_credits.projection")
@@ -50,7 +50,7 @@ def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int 
 
 def rebuild(url: str) -> int:
     """Drop every view row and rebuild from position 0; answers the number of facts read."""
-    app = CreditsApplication(env=store_env(url))
+    app = new_application(store_env(url))
     try:
         upto = app.recorder.max_notification_id() or 0
         memory = replay(app, upto=upto)

@@ -12,7 +12,7 @@ from projections.billing import run_figures
 from projections.queries import claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
-from projections.stores import open_view, protect_log, store_env
+from projections.stores import new_application, open_view, protect_log, store_env
 from projections.views import SQLCreditsView
 
 MAX_MONTHS = 120
@@ -35,7 +35,7 @@ def month_range(first: str, last: str) -> tuple[Month, Month]:
 class CreditsService:
     def __init__(self, url: str, app: CreditsApplication | None = None, pool_size: int = 5) -> None:
         self.url = url
-        self.app = app or CreditsApplication(env=store_env(url, pool_size=pool_size))
+        self.app = app or new_application(store_env(url, pool_size=pool_size))
         protect_log(self.app)
         view = open_view(url)
         assert isinstance(view, SQLCreditsView)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
-from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.persistence import InfrastructureFactory, PersistenceError
 from eventsourcing.utils import Environment, get_topic
 
 from domain.application import CreditsApplication
@@ -75,12 +75,25 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
     raise ValueError(f"SLACREDITS_DATABASE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
 
 
+def new_application(env: dict[str, str]) -> CreditsApplication:
+    """The application on a store. Processes starting at once may race to create the same
+    tables and functions (PostgreSQL: "tuple concurrently updated"); the loser tries again."""
+    for attempt in range(5):
+        try:
+            return CreditsApplication(env=env)
+        except PersistenceError:
+            if attempt == 4:
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def open_application(url: str, create: bool | None = None, **extra: Any) -> CreditsApplication:
     """The application on the store; `create` forces (or forbids) creating missing tables."""
     env = store_env(url)
     if create is not None:
         env["CREATE_TABLE"] = "y" if create else "n"
-    app = CreditsApplication(env={**env, **extra})
+    app = new_application({**env, **extra})
     protect_log(app, force=bool(create))
     return app
 

@@ -14,7 +14,14 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, OperationalError, ProgrammingError, Tracking, TrackingRecorder
+from eventsourcing.persistence import (
+    IntegrityError,
+    InternalError,
+    OperationalError,
+    ProgrammingError,
+    Tracking,
+    TrackingRecorder,
+)
 from eventsourcing.popo import POPOTrackingRecorder
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
@@ -465,7 +472,7 @@ def _create_once(create: Any) -> None:
         try:
             create()
             return
-        except (IntegrityError, OperationalError, ProgrammingError):
+        except (IntegrityError, OperationalError, ProgrammingError, InternalError):
             if attempt == 4:
                 raise
             time.sleep(0.05 * (attempt + 1))
