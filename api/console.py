@@ -31,6 +31,7 @@ from api.public import incident_public
 from api.routes_queries import up_to_date
 from domain.calendar import Month, from_micros, local_date, to_micros
 from domain.errors import DomainError, NotFoundError
+from domain.incident import incident_uuid
 from projections.audit import find_digest
 from projections.explanation import explain_month
 from projections.queries import affected_contracts, credits_document, customer_summary
@@ -548,6 +549,12 @@ def incident(request: Request, incident_id: str) -> HTMLResponse:
     p = page(request)
     p.allow(INCIDENTS, "read incidents")
     state = incident_public(p.service.app, p.service.app.get_incident(incident_id))
+    if p.as_of is not None:  # the incident as it was known then: its facts up to that instant
+        known = [h for h in state["history"] if datetime.fromisoformat(h["recorded_at"]) <= p.as_of]
+        if not known:
+            raise NotFoundError("incident_id", f"no incident {incident_id!r} was recorded by {p.as_of.isoformat()}")
+        then = p.service.app.repository.get(incident_uuid(incident_id), version=known[-1]["version"])
+        state = {**incident_public(p.service.app, then), "history": known}
     reader, _ = p.reader()
     with p.service.view.reading():
         facts = next((i for i in reader.incidents_page(None, 10**9, 0) if i.incident_id == incident_id), None)
@@ -555,7 +562,6 @@ def incident(request: Request, incident_id: str) -> HTMLResponse:
     return p.render(
         "incident.html",
         "incidents",
-        show_as_of=False,
         incident=state,
         affected=affected,
         can_read_credits=p.role in CREDITS,
@@ -666,16 +672,15 @@ def _audit_page(p: Page, **extra: Any) -> HTMLResponse:
     up_to_date(p.service, p.request.app.state.settings)
     from projections.audit import feed_page
 
-    feed = feed_page(p.service.app, p.service.recorded_links, after, PAGE_SIZE)
+    feed = feed_page(p.service.app, p.service.recorded_links, after, PAGE_SIZE, p.as_of)
     return p.render(
         "audit.html",
         "audit",
-        show_as_of=False,
         feed=feed["events"],
         after=after,
         page_size=PAGE_SIZE,
         next_after=feed["next_after"],
-        more=len(feed["events"]) == PAGE_SIZE,
+        more=feed["next_after"] > after and len(feed["events"]) > 0,
         **extra,
     )
 

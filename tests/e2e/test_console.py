@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -152,6 +153,9 @@ def test_filing_a_claim_changes_the_report_but_not_the_credit(server: Server, pa
     with api(server, "account_manager") as http:
         credit_before = http.get("/v1/customers/globex/credits", params={"from": "2025-05", "to": "2025-05"}).json()
 
+    time.sleep(1.1)  # the as-of form has whole seconds
+    before_filing = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    time.sleep(1.1)
     page.get_by_label("Customer", exact=True).select_option("globex")
     page.get_by_label("Month", exact=True).fill("2025-05")
     page.get_by_label("Channel").select_option("phone")
@@ -170,6 +174,13 @@ def test_filing_a_claim_changes_the_report_but_not_the_credit(server: Server, pa
     assert credit_after == credit_before
     (may,) = credit_after["periods"]
     assert money(may["granted_minor"], may["currency"]) in answer_text
+    # as known before the claim was filed: the report had one claim fewer
+    page.goto(server.base + "/ui/claims?from=2025-01&to=2025-12")
+    page.get_by_label("As of (UTC)").fill(before_filing)
+    page.get_by_role("button", name="Show", exact=True).first.click()
+    expect(page.get_by_role("status").first).to_contain_text("Figures as known at")
+    then = page.locator("tr[data-customer=globex] [data-field=claims]").inner_text()
+    assert int(then) == claims_before
 
 
 def test_run_billing_and_see_the_ledger_then_download_it(server: Server, page: Page) -> None:
