@@ -5,6 +5,7 @@ views equal a fresh replay, the ledger holds its invariant, and /metrics counts 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.api.scenario import contract, incident
-from tests.e2e.processes import Server, environment, headers, verified
+from tests.e2e.processes import KEYS, Server, environment, headers, verified
 
 WRITERS = 200
 CUSTOMERS = 20
@@ -105,8 +106,20 @@ def test_200_concurrent_writers_lose_and_duplicate_nothing_and_metrics_count_the
                 doc = http.get(f"/v1/customers/cust{n}/credits", params={"from": "2025-02", "to": "2025-02"}).json()
                 granted[f"c{n}"] = doc["periods"][0]["granted_minor"]
             metrics = _metrics(http.get("/metrics").text)
+            traced = http.get("/v1/contracts/c0", headers={"X-Request-ID": "trace-me-42"})
     finally:
         server.stop()
+
+    # logs: one JSON object a line; each request's line carries its id; no key and no body
+    log_text = (tmp_path / "server.log").read_text(encoding="utf-8")
+    lines = [json.loads(line) for line in log_text.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "sla_credits.access"]
+    assert len(access) >= len(statuses)
+    assert all(len(str(line["request_id"])) >= 8 for line in access)
+    assert all(key not in log_text for key in KEYS.values())
+    assert "we were down" not in log_text  # the claims' message (a body) is never logged
+    assert traced.headers["X-Request-ID"] == "trace-me-42"
+    assert [line["route"] for line in access if line["request_id"] == "trace-me-42"] == ["/v1/contracts/{contract_id}"]
 
     runs = sum(1 for kind, _ in statuses if kind == "run") + 1
     assert Counter(s for _, s in statuses) == Counter({201: len(statuses)}), Counter(statuses)
