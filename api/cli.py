@@ -345,11 +345,13 @@ def quickstart(
         keys_file.write_text(f"SLACREDITS_API_KEYS={pairs}\n", encoding="utf-8")
         keys_file.chmod(0o600)
     os.environ.setdefault("SLACREDITS_API_KEYS", keys_file.read_text(encoding="utf-8").strip().split("=", 1)[1])
+    os.environ.setdefault("SLACREDITS_LOG_FORMAT", "text")  # readable in a terminal; JSON is for production
     settings = _settings()
     if load_demo(settings.database_url):
         err.print("loaded the demo data")
     err.print(f"\n[bold]sla-credits[/] on {_redact(settings.database_url)}")
-    err.print(f"Open http://127.0.0.1:{port}/docs, press Authorize and paste one of these keys:")
+    err.print(f"Open http://127.0.0.1:{port}/ui/ (the console) or http://127.0.0.1:{port}/docs (the API, press")
+    err.print("Authorize) and use one of these keys:")
     for key in settings.api_key_list():
         err.print(f"  {key.role:16} {key.key}", markup=False, highlight=False)
     err.print("(kept in data/api-keys.env; try customer 'northwind' from 2025-01 to 2026-10)\n")
