@@ -7,8 +7,6 @@ offers follows the key's role, with the API's role sets. Forms carry a CSRF toke
 
 from __future__ import annotations
 
-import csv
-import io
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -33,6 +31,7 @@ from domain.calendar import Month, from_micros, local_date, to_micros
 from domain.errors import DomainError, NotFoundError
 from domain.incident import incident_uuid
 from projections.audit import find_digest
+from projections.billing import ledger_csv as csv_text
 from projections.explanation import explain_month
 from projections.queries import affected_contracts, credits_document, customer_summary
 from projections.service import CreditsService, month_range
@@ -627,25 +626,8 @@ def ledger_csv(request: Request) -> Response:
     p = page(request)
     p.allow(LEDGER, "read the ledger")
     rows = _ledger_rows(p, _ledger_filters(request), 0, 1_000_000)
-    out = io.StringIO()
-    columns = [
-        "entry_id",
-        "run_id",
-        "customer_id",
-        "contract_id",
-        "month",
-        "kind",
-        "amount_minor",
-        "currency",
-        "issued_at",
-        "invoice_id",
-        "applied_at",
-    ]
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
     return Response(
-        out.getvalue(),
+        csv_text(rows),
         media_type="text/csv",
         headers={**SECURITY_HEADERS, "Content-Disposition": 'attachment; filename="ledger.csv"'},
     )

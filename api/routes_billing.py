@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import base64
-import csv
-import io
 import time
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,6 +18,7 @@ from api.schemas import Body, Id, MonthText
 from domain.calendar import Month
 from domain.errors import InvalidValueError
 from projections.audit import feed_page
+from projections.billing import ledger_csv as csv_text
 from projections.verification import verify
 
 billing = APIRouter(prefix="/v1/billing", tags=["billing"])
@@ -113,24 +112,7 @@ def ledger_csv(
 ) -> Response:
     """The same entries as CSV, for spreadsheets."""
     rows, last = _ledger(service, settings, after, limit, as_of)
-    out = io.StringIO()
-    columns = [
-        "entry_id",
-        "run_id",
-        "customer_id",
-        "contract_id",
-        "month",
-        "kind",
-        "amount_minor",
-        "currency",
-        "issued_at",
-        "invoice_id",
-        "applied_at",
-    ]
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(rows)
-    return Response(out.getvalue(), media_type="text/csv", headers={"X-Next-Cursor": _cursor(last)})
+    return Response(csv_text(rows), media_type="text/csv", headers={"X-Next-Cursor": _cursor(last)})
 
 
 @billing.post("/ledger/{entry_id}/acknowledgement", responses=errors(401, 403, 404, 409, 422, 503))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 from domain.calendar import Month
@@ -12,6 +14,7 @@ from domain.ledger import Figure
 from projections.queries import ContractFigures, affecting_open_incidents
 from projections.readers import Reader
 from projections.records import PeriodRow
+from projections.views import LEDGER_COLUMNS
 
 
 class _CachedOpen:
@@ -92,3 +95,12 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
         f = figure(known, Month.parse(m))
         earlier.append(f if f is not None else Figure(known.customer_id, cid, m, known.currency, 0))
     return RunFigures(ended, earlier, left)
+
+
+def ledger_csv(rows: list[dict[str, object]]) -> str:
+    """Ledger entries as CSV for spreadsheets: the ledger's columns, its internal order number left out."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[c for c in LEDGER_COLUMNS if c != "seq"], extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
