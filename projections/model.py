@@ -4,6 +4,13 @@ One writer owns a `CreditsModel`: it holds every current fact needed by the rule
 by service and month, and the figures of every period with downtime. A fact recomputes only
 the periods it touches and the later grants of those contract years; the changed rows are
 collected in `changes` for the view to write together with the tracking position.
+
+A stored period is a function of the facts alone (docs/decisions/0011-stored-rows-count-resolved-incidents.md):
+it counts the resolved incidents only. An unresolved incident lasts until "now", so no stored
+row can hold it; every query recomputes, with its own "now", the months from the earliest
+unresolved incident that counts for the contract (projections/queries.py). Because stored rows
+never see an unresolved incident, opening one changes no stored row, and resolving it changes
+exactly the months of its resolved span: the same rows a replay computes.
 """
 
 from __future__ import annotations
@@ -18,10 +25,10 @@ from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.audit import GENESIS
-from projections.records import ClaimRow, LineRow, PeriodRow, YearRow
+from projections.records import ClaimRow, PeriodRow, YearRow, line_rows
 
-# Stored rows treat an unresolved incident as lasting past the end of every window; the
-# query recomputes such periods with its own "now" (see docs/decisions/0003-open-incidents.md).
+# Stored rows do not depend on "now": they count resolved incidents only, and every month
+# with such downtime is stored, begun or not (the queries leave out months not begun).
 FOREVER = to_micros(datetime(9999, 1, 1, tzinfo=UTC))
 
 
@@ -188,7 +195,8 @@ class CreditsModel:
         months: set[Month] = set(Month.parse(m) for m in self.periods_by_contract.get(c.contract_id, ()))
         for service in _services(c):
             for inc in self._incidents_of_service(service):
-                months |= self._months_touched(c, inc.started_at, inc.ended_at)
+                if inc.ended_at is not None:
+                    months |= self._months_touched(c, inc.started_at, inc.ended_at)
         if since is not None:
             months = {m for m in months if m >= Month.of(since)}
         self._drop_inactive_periods(c)
@@ -201,7 +209,8 @@ class CreditsModel:
             self._incident_index.remove(old.incident_id, old.service, old.regions, old.started_at, old.ended_at)
         self.load_incident(new)
         self.changes.incidents.add(new.incident_id)
-        versions = [new] if old is None else [old, new]
+        # the stored rows that the old version counted in, and those the new one counts in
+        versions = [v for v in (old, new) if v is not None and v.ended_at is not None]
         contract_ids: set[str] = set()
         for v in versions:
             contract_ids |= self._contracts_in_scope(v.service, v.regions, v.customers)
@@ -287,10 +296,8 @@ class CreditsModel:
     def _incidents_of_service(self, service: str) -> Iterable[IncidentFacts]:
         return (self.incidents[i] for i in self._incident_index.all_of(service))
 
-    def _months_touched(self, c: ContractFacts, start: int, end: int | None) -> set[Month]:
-        """The contract's months that [start, end) overlaps. An unresolved incident touches only
-        its first month here: later months are recomputed by every query (they depend on "now"),
-        so storing them would only make the rows depend on when facts were processed."""
+    def _months_touched(self, c: ContractFacts, start: int, end: int) -> set[Month]:
+        """The contract's months that [start, end) overlaps."""
         months = _local_months(c, start, end)
         if not months:
             return months
@@ -299,9 +306,8 @@ class CreditsModel:
             last_m = min(last_m, Month.of(c.ends_on))
         return set(months_between(first_m, last_m)) if first_m <= last_m else set()
 
-    def compute(
-        self, c: ContractFacts, month: Month, now: int, memo: dict[tuple[object, ...], tuple[object, ...]] | None = None
-    ) -> PeriodStep | None:
+    def stored_period(self, c: ContractFacts, month: Month) -> PeriodStep | None:
+        """The period as stored: the rules over the resolved incidents (no "now" involved)."""
         windows = period_window(c, month)
         if windows is None:
             return None
@@ -310,7 +316,8 @@ class CreditsModel:
         maintenance: dict[str, MaintenanceFacts] = {}
         for service, region in sorted({(s.service, s.region) for s in _subscriptions(c)}):
             for i in self.incidents_for(service, window, region):
-                incidents[i.incident_id] = i
+                if i.ended_at is not None:
+                    incidents[i.incident_id] = i
             for m in self.maintenance_for(service, window, region):
                 maintenance[m.maintenance_id] = m
         return compute_period(
@@ -318,8 +325,8 @@ class CreditsModel:
             month,
             sorted(incidents.values(), key=lambda i: (i.started_at, i.incident_id)),
             sorted(maintenance.values(), key=lambda m: (m.starts_at, m.maintenance_id)),
-            now,
-            memo,
+            FOREVER,
+            self._memo,
         )
 
     def flush(self) -> None:
@@ -353,7 +360,7 @@ class CreditsModel:
         touched_years: set[str] = set()
         for month in sorted(months):
             key = (cid, str(month))
-            step = self.compute(c, month, FOREVER, self._memo)
+            step = self.stored_period(c, month)
             old = self.periods.get(key)
             if step is None or all(line.downtime.downtime_micros == 0 for line in step.lines):
                 if old is not None:
@@ -363,19 +370,15 @@ class CreditsModel:
                     touched_years.add(old.year_start)
                 continue
             year_start = contract_year_start(c.starts_on, local_date(step.window.start, c.tz)).isoformat()
-            provisional = any(
-                ci.reason is None and ci.incident.ended_at is None for line in step.lines for ci in line.incidents
-            )
             row = PeriodRow(
                 cid,
                 c.customer_id,
                 str(month),
                 year_start,
-                tuple(LineRow.of(line) for line in step.lines),
+                line_rows(step.lines),
                 step.credit_minor,
                 old.granted_minor if old else 0,
                 old.capped_minor if old else 0,
-                provisional,
             )
             if old is not None and old.year_start != year_start:
                 touched_years.add(old.year_start)
@@ -438,8 +441,7 @@ def _services(c: ContractFacts) -> set[str]:
     return {s.service for s in _subscriptions(c)}
 
 
-def _local_months(c: ContractFacts, start: int, end: int | None) -> set[Month]:
+def _local_months(c: ContractFacts, start: int, end: int) -> set[Month]:
     """The months of the contract's time zone that [start, end) overlaps (unclipped)."""
     tz = c.tz
-    last = (end - 1) if end is not None else start
-    return set(months_between(Month.of(local_date(start, tz)), Month.of(local_date(last, tz))))
+    return set(months_between(Month.of(local_date(start, tz)), Month.of(local_date(end - 1, tz))))

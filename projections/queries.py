@@ -17,7 +17,7 @@ from domain.credit import ContractFacts, PeriodStep, compute_period, period_wind
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
 from projections.model import _subscriptions
 from projections.readers import Reader
-from projections.records import LineRow, PeriodRow
+from projections.records import LineRow, PeriodRow, line_rows
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _figures(c: ContractFacts, step: PeriodStep, open_incident: bool) -> PeriodF
         step.window,
         step.month_window,
         _year_of(c, step.window),
-        tuple(LineRow.of(line) for line in step.lines),
+        line_rows(step.lines),
         step.credit_minor,
         open_incident
         and any(ci.reason is None and ci.incident.ended_at is None for line in step.lines for ci in line.incidents),

@@ -168,8 +168,8 @@ class SQLReader:
         if months is not None and not months and contract_id is None:
             return {}
         rows = self.view.select(
-            "SELECT contract_id, customer_id, month, year_start, credit_minor, granted_minor, capped_minor, "
-            f"provisional FROM v_periods {where}",
+            "SELECT contract_id, customer_id, month, year_start, credit_minor, granted_minor, capped_minor "
+            f"FROM v_periods {where}",
             params,
         )
         return {
@@ -182,7 +182,6 @@ class SQLReader:
                 r["credit_minor"],
                 r["granted_minor"],
                 r["capped_minor"],
-                bool(r["provisional"]),
             )
             for r in rows
         }
@@ -210,7 +209,6 @@ class SQLReader:
                 r["credit_minor"],
                 r["granted_minor"],
                 r["capped_minor"],
-                bool(r["provisional"]),
             )
         return out
 

@@ -159,6 +159,11 @@ class LineRow:
         return dict(self.__dict__)
 
 
+def line_rows(lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
+    """A period's lines in the one order every answer lists them: by service, then region."""
+    return tuple(sorted((LineRow.of(line) for line in lines), key=lambda r: (r.service, r.region)))
+
+
 @dataclass(frozen=True)
 class PeriodRow:
     """A contract's month with downtime, its credit and its grant under the annual cap."""
@@ -171,7 +176,6 @@ class PeriodRow:
     credit_minor: int
     granted_minor: int
     capped_minor: int
-    provisional: bool  # an unresolved incident counts: the query recomputes it with "now"
 
 
 @dataclass(frozen=True)

@@ -38,13 +38,17 @@ def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = 
 def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None) -> MemoryCreditsView:
     """The read model from the log alone: every fact, or those recorded at or before `known_at`."""
     view = MemoryCreditsView()
-    view.model.deferred = True
+    # one batch: every period is computed once, from the final facts, at the end
+    last = upto if upto is not None else app.recorder.max_notification_id() or 0
+    view.latest_position = lambda: last
+    view.batch_limit, view.batch_seconds = 2**62, float("inf")
     projection = CreditsProjection(view)
     for event, tracking in recorded_events(app, upto=upto):
         if known_at is not None and event.timestamp > known_at:
             continue
         projection.process_event(event, tracking)
     view.model.flush()
+    view.latest_position = None
     return view
 
 

@@ -76,7 +76,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS v_periods (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL,
         year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,
-        capped_minor BIGINT NOT NULL, provisional INTEGER NOT NULL,
+        capped_minor BIGINT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE INDEX IF NOT EXISTS v_periods_customer ON v_periods (customer_id, month)",
     """CREATE TABLE IF NOT EXISTS v_contract_years (
@@ -144,12 +144,36 @@ class CreditsView(TrackingRecorder):
 
     def discard_model(self) -> None:
         self._model = None
+        self._batched = 0
 
     @abstractmethod
     def load_model(self) -> CreditsModel: ...
 
-    @abstractmethod
+    _batched = 0
+    _batch_started = 0.0
+
     def commit(self, tracking: Tracking) -> None:
+        """After each fact: while the projection is behind the log's head, defer (up to
+        `batch_limit` facts or `batch_seconds`); then compute what was deferred and write the
+        changed rows with the position of the last fact, atomically."""
+        model = self.model
+        if self.latest_position is not None:
+            if self._batched == 0:
+                self._batch_started = time.monotonic()
+            self._batched += 1
+            if (
+                self._batched < self.batch_limit
+                and time.monotonic() - self._batch_started < self.batch_seconds
+                and tracking.notification_id < (self.latest_position() or 0)
+            ):
+                model.deferred = True
+                return
+        self._batched = 0
+        model.flush()
+        self.write(tracking)
+
+    @abstractmethod
+    def write(self, tracking: Tracking) -> None:
         """Write the model's changed rows and the tracking position atomically."""
 
     def wait_for(self, position: int | None, timeout: float) -> bool:
@@ -179,7 +203,7 @@ class MemoryCreditsView(POPOTrackingRecorder, CreditsView):
     def load_model(self) -> CreditsModel:
         return CreditsModel()
 
-    def commit(self, tracking: Tracking) -> None:
+    def write(self, tracking: Tracking) -> None:
         self.model.changes.__init__()  # type: ignore[misc]
         self.insert_tracking(tracking)
 
@@ -262,7 +286,6 @@ class SQLCreditsView(CreditsView):
                         row["credit_minor"],
                         row["granted_minor"],
                         row["capped_minor"],
-                        bool(row["provisional"]),
                     )
                 )
             c.execute("SELECT * FROM v_contract_years")
@@ -283,24 +306,8 @@ class SQLCreditsView(CreditsView):
                 model.chain_head = (head["position"], head["link"])
         return model
 
-    _batched = 0
-    _batch_started = 0.0
-
-    def commit(self, tracking: Tracking) -> None:
+    def write(self, tracking: Tracking) -> None:
         model = self.model
-        if self.latest_position is not None:
-            if self._batched == 0:
-                self._batch_started = time.monotonic()
-            self._batched += 1
-            if (
-                self._batched < self.batch_limit
-                and time.monotonic() - self._batch_started < self.batch_seconds
-                and tracking.notification_id < (self.latest_position() or 0)
-            ):
-                model.deferred = True
-                return
-        self._batched = 0
-        model.flush()
         try:
             with self.cursor(commit=True) as c:
                 self.write_changes(c, model)
@@ -373,10 +380,10 @@ class SQLCreditsView(CreditsView):
         )
         c.executemany(
             sql(
-                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE SET "
+                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE SET "
                 "customer_id = excluded.customer_id, year_start = excluded.year_start, "
                 "credit_minor = excluded.credit_minor, granted_minor = excluded.granted_minor, "
-                "capped_minor = excluded.capped_minor, provisional = excluded.provisional"
+                "capped_minor = excluded.capped_minor"
             ),
             [
                 (
@@ -387,7 +394,6 @@ class SQLCreditsView(CreditsView):
                     p.credit_minor,
                     p.granted_minor,
                     p.capped_minor,
-                    int(p.provisional),
                 )
                 for p in present
             ],

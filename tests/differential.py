@@ -1,0 +1,553 @@
+"""The differential harness: random histories applied to the live projection, compared after
+every step with a fresh replay of the log.
+
+Facts arrive in the order production sends them: contracts, amendments and terminations,
+incidents opened without an end and resolved a few facts later, corrections, classifications,
+exclusions, retractions, maintenance and cancellations, claims and billing runs. The live
+projection processes them with random batch boundaries (the store's own batching while it is
+behind), restarts (its working state reloaded from the stored rows) and reads in between.
+
+After every step: the stored rows at the view's position equal a replay of the facts up to
+that position, row for row; when the view is at the log's head, every customer's credits
+answer from the stored views equals the answer from the replay, and a billing run's figures
+from the live views equal those from the replay.
+
+Used by tests/unit (in memory), tests/integration (SQLite and PostgreSQL) and `make fuzz`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from domain.application import APPLICATION_NAME, CreditsApplication
+from domain.calendar import Month, to_micros
+from domain.errors import DomainError
+from domain.terms import AnnualCap, CreditTier, Subscription, Terms
+from projections.billing import run_figures
+from projections.credits_projection import CreditsProjection
+from projections.model import CreditsModel
+from projections.queries import credits_document
+from projections.readers import ModelReader, SQLReader
+from projections.runner import recorded_events, replay
+from projections.stores import new_application, open_view, store_env
+from projections.views import CreditsView, MemoryCreditsView, SQLCreditsView
+
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+ZONES = ("UTC", "Asia/Tokyo", "America/New_York", "Europe/Berlin", "Pacific/Kiritimati")
+SERVICES = ("compute", "storage")
+REGIONS = ("eu", "us")
+CUSTOMERS = ("a", "b", "c")
+TIERS = (
+    CreditTier(Decimal("99.9"), Decimal("10")),
+    CreditTier(Decimal("99.0"), Decimal("25")),
+    CreditTier(Decimal("95.0"), Decimal("100")),
+)
+# "now" for the reads: inside the history (some months not begun, incidents still open) and after it
+NOWS = (datetime(2025, 3, 20, tzinfo=UTC), datetime(2025, 6, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
+
+instants = st.builds(
+    lambda hours, minutes: BASE + timedelta(hours=hours, minutes=minutes),
+    st.integers(0, 150 * 24),
+    st.sampled_from((0, 0, 0, 30)),
+)
+durations = st.builds(lambda minutes: timedelta(minutes=minutes), st.integers(1, 40 * 24 * 60))
+regions = st.lists(st.sampled_from(REGIONS), max_size=2, unique=True)
+customers = st.lists(st.sampled_from(CUSTOMERS), max_size=1, unique=True)
+terms = st.builds(
+    lambda degraded, cap: Terms(TIERS, Decimal(degraded), 48, cap),
+    st.sampled_from(("0", "0.5", "1")),
+    st.sampled_from(
+        (None, AnnualCap(amount_minor=30000), AnnualCap(amount_minor=0), AnnualCap(percent_of_annual_fees=Decimal("5")))
+    ),
+)
+subscriptions = st.lists(
+    st.builds(Subscription, st.sampled_from(SERVICES), st.sampled_from(REGIONS), st.sampled_from((100000, 7))),
+    min_size=1,
+    max_size=2,
+    unique_by=lambda s: (s.service, s.region),
+).map(tuple)
+first_days = st.builds(lambda m: date(2025, m, 1), st.integers(1, 6))
+days = st.builds(lambda d: date(2025, 1, 1) + timedelta(days=d), st.just(0) | st.integers(0, 150))
+
+
+class Store:
+    """The log and the live view under test, on one store."""
+
+    def __init__(self, app: CreditsApplication, view: CreditsView, close: Callable[[], None]) -> None:
+        self.app = app
+        self.view = view
+        self.close = close
+
+
+def memory_store() -> Store:
+    app = CreditsApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    return Store(app, MemoryCreditsView(), app.close)
+
+
+@contextmanager
+def sqlite_stores() -> Iterator[Callable[[], Store]]:
+    with tempfile.TemporaryDirectory() as folder:
+        n = iter(range(10**9))
+
+        def make() -> Store:
+            url = f"sqlite:///{folder}/world{next(n)}.db"
+            app = new_application(store_env(url, pool_size=2))
+            view = open_view(url)
+
+            def close() -> None:
+                app.close()
+                view.datastore.close()  # type: ignore[attr-defined]
+
+            return Store(app, view, close)
+
+        yield make
+
+
+@contextmanager
+def postgres_stores(admin_url: str) -> Iterator[Callable[[], Store]]:
+    """One database per history on the server at `admin_url`, dropped afterwards."""
+    names: list[str] = []
+
+    def make() -> Store:
+        name = f"slac_world_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        url = urlunparse(urlparse(admin_url)._replace(path=f"/{name}"))
+        app = new_application(store_env(url, pool_size=2))
+        view = open_view(url)
+
+        def close() -> None:
+            app.close()
+            view.datastore.close()  # type: ignore[attr-defined]
+
+        return Store(app, view, close)
+
+    try:
+        yield make
+    finally:
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def model_rows(model: CreditsModel) -> dict[str, Any]:
+    """Everything a model stores, comparable with ==."""
+    return {
+        "contracts": model.contracts,
+        "incidents": model.incidents,
+        "maintenance": model.maintenance,
+        "periods": model.periods,
+        "years": model.years,
+        "claims": {k: (c.claim_id, c.customer_id, c.month, c.channel) for k, c in model.claims.items()},
+        "ledger": model.ledger,
+        "billed": model.billed,
+        "chain_head": model.chain_head,
+    }
+
+
+def first_difference(live: dict[str, Any], fresh: dict[str, Any]) -> str:
+    for name in fresh:
+        a, b = live[name], fresh[name]
+        if a == b:
+            continue
+        if isinstance(a, dict):
+            for key in sorted(set(a) | set(b), key=repr):
+                if a.get(key) != b.get(key):
+                    return f"{name}[{key!r}]: live {a.get(key)!r} != replay {b.get(key)!r}"
+        return f"{name}: live {a!r} != replay {b!r}"
+    return ""
+
+
+class LiveVersusReplay(RuleBasedStateMachine):
+    """Set `make_store` on a subclass to choose the store."""
+
+    make_store: Callable[[], Store] = staticmethod(memory_store)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.store = self.make_store()
+        self.app = self.store.app
+        self.view = self.store.view
+        self.projection = CreditsProjection(self.view)
+        self.cursor = 0  # the last position the live projection was given
+        self.lag = 0  # after each fact the live projection is kept this many facts behind the head
+        self.batch_limit = 20_000
+        self.n = 0
+        self.contracts: dict[str, str] = {}  # contract id -> customer id
+        self.open: list[str] = []
+        self.incidents: list[str] = []
+        self.maintenance: list[str] = []
+
+    def teardown(self) -> None:
+        self.store.close()
+
+    def _id(self, prefix: str) -> str:
+        self.n += 1
+        return f"{prefix}{self.n}"
+
+    def _try(self, command: Callable[[], Any]) -> bool:
+        """A command the domain refuses records nothing: the history goes on without it."""
+        try:
+            command()
+        except DomainError:
+            return False
+        return True
+
+    def _follow(self) -> None:
+        """The live projection follows the log as production's does: at most `lag` facts behind."""
+        head = self.app.recorder.max_notification_id() or 0
+        if head - self.cursor > self.lag:
+            self._process(head - self.lag - self.cursor, self.batch_limit)
+
+    # -- facts ----------------------------------------------------------------------------------
+
+    @rule(
+        customer=st.sampled_from(CUSTOMERS),
+        zone=st.sampled_from(ZONES),
+        starts_on=days,
+        length=st.none() | st.integers(0, 200),
+        terms=terms,
+        subscriptions=subscriptions,
+    )
+    def sign(
+        self,
+        customer: str,
+        zone: str,
+        starts_on: date,
+        length: int | None,
+        terms: Terms,
+        subscriptions: tuple[Subscription, ...],
+    ) -> None:
+        contract_id = self._id("k")
+        ends_on = None if length is None else starts_on + timedelta(days=length)
+        self.app.sign_contract(
+            contract_id=contract_id,
+            customer_id=customer,
+            customer_name=customer.upper(),
+            timezone=zone,
+            starts_on=starts_on,
+            ends_on=ends_on,
+            currency="USD",
+            terms=terms,
+            subscriptions=subscriptions,
+        )
+        self.contracts[contract_id] = customer
+        self._follow()
+
+    @precondition(lambda self: self.contracts)
+    @rule(
+        data=st.data(),
+        effective_from=first_days,
+        terms=st.none() | terms,
+        subscriptions=st.none() | subscriptions,
+    )
+    def amend(
+        self,
+        data: st.DataObject,
+        effective_from: date,
+        terms: Terms | None,
+        subscriptions: tuple[Subscription, ...] | None,
+    ) -> None:
+        contract_id = data.draw(st.sampled_from(sorted(self.contracts)))
+        self._try(
+            lambda: self.app.amend_contract(
+                contract_id=contract_id,
+                request_id=self._id("r"),
+                effective_from=effective_from,
+                terms=terms,
+                subscriptions=subscriptions,
+            )
+        )
+        self._follow()
+
+    @precondition(lambda self: self.contracts)
+    @rule(data=st.data(), ends_on=days)
+    def terminate(self, data: st.DataObject, ends_on: date) -> None:
+        contract_id = data.draw(st.sampled_from(sorted(self.contracts)))
+        self._try(
+            lambda: self.app.terminate_contract(contract_id=contract_id, request_id=self._id("r"), ends_on=ends_on)
+        )
+        self._follow()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        regions=regions,
+        customers=customers,
+        severity=st.sampled_from(("outage", "outage", "degraded")),
+        started_at=instants,
+        duration=st.none() | durations,
+        cause=st.sampled_from(("provider", "provider", "provider", "force_majeure")),
+    )
+    def open_incident(
+        self,
+        service: str,
+        regions: list[str],
+        customers: list[str],
+        severity: str,
+        started_at: datetime,
+        duration: timedelta | None,
+        cause: str,
+    ) -> None:
+        incident_id = self._id("i")
+        self.app.open_incident(
+            incident_id=incident_id,
+            service=service,
+            regions=regions,
+            customers=customers,
+            severity=severity,
+            started_at=started_at,
+            ended_at=None if duration is None else started_at + duration,
+            cause=cause,
+        )
+        self.incidents.append(incident_id)
+        if duration is None:
+            self.open.append(incident_id)
+        self._follow()
+
+    @precondition(lambda self: self.open)
+    @rule(data=st.data(), duration=durations)
+    def resolve(self, data: st.DataObject, duration: timedelta) -> None:
+        incident_id = data.draw(st.sampled_from(self.open))
+        started_at = self.app.get_incident(incident_id).started_at
+        if self._try(
+            lambda: self.app.resolve_incident(
+                incident_id=incident_id, request_id=self._id("r"), ended_at=started_at + duration
+            )
+        ):
+            self.open.remove(incident_id)
+        self._follow()
+
+    @precondition(lambda self: self.incidents)
+    @rule(
+        data=st.data(),
+        started_at=st.none() | instants,
+        duration=st.none() | durations,
+        severity=st.none() | st.sampled_from(("outage", "degraded")),
+        regions=st.none() | regions,
+        customers=st.none() | customers,
+    )
+    def correct(
+        self,
+        data: st.DataObject,
+        started_at: datetime | None,
+        duration: timedelta | None,
+        severity: str | None,
+        regions: list[str] | None,
+        customers: list[str] | None,
+    ) -> None:
+        incident_id = data.draw(st.sampled_from(self.incidents))
+        current = self.app.get_incident(incident_id)
+        changes: dict[str, Any] = {}
+        if started_at is not None:
+            changes["started_at"] = started_at
+        if duration is not None:
+            changes["ended_at"] = (started_at or current.started_at) + duration
+        for name, value in (("severity", severity), ("regions", regions), ("customers", customers)):
+            if value is not None:
+                changes[name] = value
+        if (
+            self._try(
+                lambda: self.app.correct_incident(
+                    incident_id=incident_id, request_id=self._id("r"), reason="corrected", changes=changes
+                )
+            )
+            and self.app.get_incident(incident_id).ended_at is not None
+            and incident_id in self.open
+        ):
+            self.open.remove(incident_id)
+        self._follow()
+
+    @precondition(lambda self: self.incidents)
+    @rule(data=st.data(), cause=st.sampled_from(("provider", "force_majeure")))
+    def classify(self, data: st.DataObject, cause: str) -> None:
+        incident_id = data.draw(st.sampled_from(self.incidents))
+        self._try(
+            lambda: self.app.classify_incident(
+                incident_id=incident_id, request_id=self._id("r"), cause=cause, reason="classified"
+            )
+        )
+        self._follow()
+
+    @precondition(lambda self: self.incidents)
+    @rule(data=st.data(), customer=st.sampled_from(CUSTOMERS))
+    def exclude(self, data: st.DataObject, customer: str) -> None:
+        incident_id = data.draw(st.sampled_from(self.incidents))
+        self._try(
+            lambda: self.app.exclude_customer(
+                incident_id=incident_id, request_id=self._id("r"), customer_id=customer, reason="customer_caused"
+            )
+        )
+        self._follow()
+
+    @precondition(lambda self: self.incidents)
+    @rule(data=st.data())
+    def retract(self, data: st.DataObject) -> None:
+        incident_id = data.draw(st.sampled_from(self.incidents))
+        if self._try(
+            lambda: self.app.retract_incident(incident_id=incident_id, request_id=self._id("r"), reason="false alarm")
+        ):
+            self.incidents.remove(incident_id)
+            if incident_id in self.open:
+                self.open.remove(incident_id)
+        self._follow()
+
+    @rule(
+        service=st.sampled_from(SERVICES),
+        regions=regions,
+        starts_at=instants,
+        duration=durations,
+        notice_hours=st.sampled_from((0, 47, 48, 200)),
+    )
+    def announce(
+        self, service: str, regions: list[str], starts_at: datetime, duration: timedelta, notice_hours: int
+    ) -> None:
+        maintenance_id = self._id("m")
+        self.app.announce_maintenance(
+            maintenance_id=maintenance_id,
+            service=service,
+            regions=regions,
+            starts_at=starts_at,
+            ends_at=starts_at + duration,
+            announced_at=starts_at - timedelta(hours=notice_hours),
+        )
+        self.maintenance.append(maintenance_id)
+        self._follow()
+
+    @precondition(lambda self: self.maintenance)
+    @rule(data=st.data())
+    def cancel(self, data: st.DataObject) -> None:
+        maintenance_id = data.draw(st.sampled_from(self.maintenance))
+        self._try(lambda: self.app.cancel_maintenance(maintenance_id=maintenance_id, request_id=self._id("r")))
+        self._follow()
+
+    @rule(customer=st.sampled_from(CUSTOMERS), month=st.integers(1, 6))
+    def claim(self, customer: str, month: int) -> None:
+        self.app.file_claim(
+            claim_id=self._id("cl"), customer_id=customer, month=f"2025-{month:02d}", channel="email", message="down"
+        )
+        self._follow()
+
+    @precondition(lambda self: self.contracts)
+    @rule(month=st.integers(1, 5), now=st.sampled_from(NOWS))
+    def bill(self, month: int, now: datetime) -> None:
+        """Billing reads the live views (caught up first, as the service does) and must plan
+        exactly what a replay plans."""
+        self._process(None)
+        live = self._run_figures(self._live_reader(), month, now)
+        fresh = self._run_figures(ModelReader(replay(self.app).model), month, now)
+        assert live == fresh, f"billing {month} at {now}: live {live} != replay {fresh}"
+        if live is not None:
+            self.app.issue_billing_run(
+                month=f"2025-{month:02d}", issued_at=now, ended=live.ended, earlier=live.earlier, left=live.left
+            )
+        self._follow()
+
+    def _run_figures(self, reader: Any, month: int, now: datetime) -> Any:
+        issued = set(self.app.issued_periods())
+        try:
+            if isinstance(self.view, SQLCreditsView):
+                with self.view.reading():
+                    return run_figures(reader, Month(2025, month), to_micros(now), issued)
+            return run_figures(reader, Month(2025, month), to_micros(now), issued)
+        except DomainError:
+            return None
+
+    # -- the live projection ----------------------------------------------------------------------
+
+    def _process(self, limit: int | None, batch_limit: int = 20_000) -> None:
+        """Give the live projection the next `limit` facts (all when None). While it is behind
+        the log's head it batches, exactly as the live runner does."""
+        head = self.app.recorder.max_notification_id() or 0
+        upto = head if limit is None else min(head, self.cursor + limit)
+        self.view.latest_position = lambda: head
+        self.view.batch_limit = batch_limit
+        try:
+            for event, tracking in recorded_events(self.app, after=self.cursor, upto=upto):
+                self.projection.process_event(event, tracking)
+                self.cursor = tracking.notification_id
+        finally:
+            self.view.latest_position = None
+
+    @rule(lag=st.integers(0, 4), batch_limit=st.sampled_from((1, 2, 3, 20_000)))
+    def change_pace(self, lag: int, batch_limit: int) -> None:
+        """From now on the projection runs `lag` facts behind, in batches of at most `batch_limit`."""
+        self.lag, self.batch_limit = lag, batch_limit
+
+    @rule(limit=st.integers(1, 6), batch_limit=st.integers(1, 5))
+    def project_some(self, limit: int, batch_limit: int) -> None:
+        self._process(limit, batch_limit)
+
+    @rule()
+    def project_all(self) -> None:
+        self._process(None)
+
+    @rule()
+    def restart(self) -> None:
+        """The projection process ends (facts it batched but did not write are lost) and a new
+        one starts from the stored rows and the stored position."""
+        if isinstance(self.view, MemoryCreditsView):
+            return  # the in-memory view keeps nothing but the model: nothing to restart from
+        self.view.discard_model()
+        self.cursor = self._stored_position()
+
+    def _stored_position(self) -> int:
+        return self.view.max_tracking_id(APPLICATION_NAME) or 0
+
+    def _live_reader(self) -> Any:
+        if isinstance(self.view, SQLCreditsView):
+            return SQLReader(self.view)
+        return ModelReader(self.view.model)
+
+    @rule(customer=st.sampled_from(CUSTOMERS), now=st.sampled_from(NOWS))
+    def read(self, customer: str, now: datetime) -> None:
+        """A read in between changes nothing."""
+        self._credits(self._live_reader(), customer, now)
+
+    def _credits(self, reader: Any, customer: str, now: datetime) -> dict[str, Any]:
+        if isinstance(self.view, SQLCreditsView) and isinstance(reader, SQLReader):
+            with self.view.reading():
+                return credits_document(reader, customer, Month(2025, 1), Month(2025, 12), to_micros(now))
+        return credits_document(reader, customer, Month(2025, 1), Month(2025, 12), to_micros(now))
+
+    # -- what must hold after every step ------------------------------------------------------------
+
+    def _stored_model(self) -> tuple[CreditsModel, int]:
+        if isinstance(self.view, SQLCreditsView):
+            return self.view.load_model(), self._stored_position()
+        position = self._stored_position()
+        if self.view.model.deferred:
+            return None, position  # type: ignore[return-value]
+        return self.view.model, position
+
+    @invariant()
+    def stored_rows_equal_a_replay(self) -> None:
+        stored, position = self._stored_model()
+        if stored is None:
+            return
+        fresh = replay(self.app, upto=position or None).model if position else CreditsModel()
+        difference = first_difference(model_rows(stored), model_rows(fresh))
+        assert not difference, f"after position {position}: {difference}"
+
+    @invariant()
+    def answers_at_the_head_equal_a_replay(self) -> None:
+        head = self.app.recorder.max_notification_id() or 0
+        if self.cursor != head or (isinstance(self.view, MemoryCreditsView) and self.view.model.deferred):
+            return
+        fresh = ModelReader(replay(self.app).model)
+        for customer in CUSTOMERS:
+            for now in NOWS:
+                live = self._credits(self._live_reader(), customer, now)
+                expected = self._credits(fresh, customer, now)
+                assert live == expected, f"credits of {customer} at {now}: live {live} != replay {expected}"
