@@ -41,7 +41,12 @@ def create_app(settings: Settings) -> FastAPI:
         service = CreditsService(settings.database_url, pool_size=settings.pool_size)
         service.app.on_recorded.append(metrics.count_recorded)
         live = (
-            LiveProjection(settings.database_url, settings.projection_batch_seconds).start()
+            LiveProjection(
+                settings.database_url,
+                settings.projection_batch_seconds,
+                settings.self_check_customers,
+                settings.self_check_pause_seconds,
+            ).start()
             if settings.run_projection
             else None
         )
@@ -80,12 +85,15 @@ def create_app(settings: Settings) -> FastAPI:
                 f"the read models are {status['lag_seconds']:.1f}s ({status['lag_events']} facts) behind the log",
                 **{"Retry-After": "2"},
             )
-        return JSONResponse({"status": "ready", **status})
+        return JSONResponse({"status": "ready", **status, "self_check": service.self_check_status()})
 
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics_(request: Request) -> Response:
         """Prometheus metrics (text format) of every API worker, and the projection's lag."""
-        body, content_type = metrics.render(request.app.state.service.projection_status)
+        service: CreditsService = request.app.state.service
+        body, content_type = metrics.render(
+            lambda: {**service.projection_status(), "self_check": service.self_check_status()}
+        )
         return Response(body, media_type=content_type)
 
     for router in (contracts, incidents, maintenance, credits, reports, billing, audit):

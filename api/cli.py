@@ -101,7 +101,12 @@ def project() -> None:
 
     settings = _settings()
     configure_logging(settings)
-    live = LiveProjection(settings.database_url, settings.projection_batch_seconds).start()
+    live = LiveProjection(
+        settings.database_url,
+        settings.projection_batch_seconds,
+        settings.self_check_customers,
+        settings.self_check_pause_seconds,
+    ).start()
     stop = False
 
     def _stop(*_: object) -> None:
@@ -217,6 +222,8 @@ def bill(month: Annotated[str, typer.Argument(help="The month to bill, YYYY-MM."
     finally:
         service.close()
     run.pop("position")
+    if run["view_mismatches"]:
+        err.print(f"{run['view_mismatches']} stored periods disagreed with the facts; the fresh figures were issued")
     out.print_json(json.dumps(run))
 
 

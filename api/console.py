@@ -641,7 +641,7 @@ def run_billing(request: Request, csrf: str = Form(""), month: str = Form("")) -
     up_to_date(p.service, request.app.state.settings)
     started = datetime.now(UTC)
     run = p.service.bill(m)
-    metrics.observe_run((datetime.now(UTC) - started).total_seconds(), run["entries"])
+    metrics.observe_run((datetime.now(UTC) - started).total_seconds(), run["entries"], run.pop("view_mismatches"))
     p.service.wait_for(run.pop("position"), request.app.state.settings.read_wait_seconds)
     return _billing_page(p, run)
 
@@ -663,6 +663,7 @@ def _audit_page(p: Page, **extra: Any) -> HTMLResponse:
         page_size=PAGE_SIZE,
         next_after=feed["next_after"],
         more=feed["next_after"] > after and len(feed["events"]) > 0,
+        self_check=p.service.self_check_status(),
         **extra,
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from prometheus_client import (
@@ -66,7 +67,14 @@ def count_recorded(types: list[str]) -> None:
         EVENTS_RECORDED.labels(t).inc()
 
 
-def observe_run(seconds: float, entries: list[dict[str, Any]]) -> None:
+BILLING_VIEW_MISMATCHES = Counter(
+    "sla_credits_billing_view_mismatches",
+    "Stored periods a billing run found different from a fresh computation from the facts (the fresh figure is issued)",
+)
+
+
+def observe_run(seconds: float, entries: list[dict[str, Any]], view_mismatches: int = 0) -> None:
+    BILLING_VIEW_MISMATCHES.inc(view_mismatches)
     BILLING_RUNS.inc()
     BILLING_RUN_SECONDS.observe(seconds)
     for e in entries:
@@ -112,6 +120,25 @@ class ProjectionCollector(Collector):
         lag.add_metric(["credits"], s["lag_events"])
         lag_s.add_metric(["credits"], s["lag_seconds"])
         yield from (position, lag, lag_s)
+        check = s.get("self_check")
+        if check is not None:
+            mismatches = GaugeMetricFamily(
+                "sla_credits_view_mismatches",
+                "Stored rows that differed from a fresh computation from the facts when the self-check last saw them",
+            )
+            mismatches.add_metric([], check["mismatch_count"])
+            yield mismatches
+            if check["last_full_cycle_at"] is not None:
+                cycle = GaugeMetricFamily(
+                    "sla_credits_self_check_last_full_cycle_timestamp_seconds",
+                    "When the self-check last finished checking every customer (Unix time)",
+                )
+                cycle.add_metric([], _unix(check["last_full_cycle_at"]))
+                yield cycle
+
+
+def _unix(instant: str) -> float:
+    return datetime.fromisoformat(instant.replace("Z", "+00:00")).timestamp()
 
 
 def render(status: Any) -> tuple[bytes, str]:

@@ -63,7 +63,7 @@ def run_billing(
     up_to_date(service, settings)
     started = time.perf_counter()
     run = service.bill(month)
-    metrics.observe_run(time.perf_counter() - started, run["entries"])
+    metrics.observe_run(time.perf_counter() - started, run["entries"], run.pop("view_mismatches"))
     position = run.pop("position")
     headers = {"X-Log-Position": str(position)} if position is not None else None
     return JSONResponse(

@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     threads: int = 8
     # while catching up, the projection writes at least this often (one transaction per batch)
     projection_batch_seconds: float = 10.0
+    # the projection process's self-check: this many customers' stored figures against a fresh
+    # computation from the facts, every self_check_pause_seconds (0 turns it off)
+    self_check_customers: int = 20
+    self_check_pause_seconds: float = 1.0
     # /readyz answers 503 when the oldest fact not yet in the read models is older than this
     ready_max_lag_seconds: float = 10.0
     # `sla-credits migrate` / `serve --migrate`: an owner's URL (default: database_url), and the

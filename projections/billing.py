@@ -1,19 +1,19 @@
-"""The figures a billing run needs: today's granted amount of each period, from the views."""
+"""The figures a billing run needs: today's granted amount of each period, computed afresh from the facts."""
 
 from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from domain.calendar import Month
 from domain.credit import ContractFacts, period_window
 from domain.downtime import IncidentFacts
 from domain.errors import StateError
 from domain.ledger import Figure
-from projections.queries import ContractFigures, affecting_open_incidents
+from projections.queries import ContractFigures
 from projections.readers import Reader
-from projections.records import PeriodRow
+from projections.recheck import Mismatch, fresh_model, year_of
 from projections.views import LEDGER_COLUMNS
 
 
@@ -39,27 +39,42 @@ class RunFigures:
     ended: list[Figure]
     earlier: list[Figure]
     left: list[str]
+    # stored periods that disagreed with the fresh computation (the fresh figure was used)
+    mismatches: list[Mismatch] = field(default_factory=list)
 
 
 def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, str]]) -> RunFigures:
     """Month `month`'s figures for every contract whose local month has ended, and today's
-    figures of every period issued before. A month not ended for any contract is a 409."""
+    figures of every period issued before. A month not ended for any contract is a 409.
+
+    Every figure comes from a fresh computation from the facts (projections/recheck.py), not
+    from the stored periods; a stored period that disagrees is reported in `mismatches`."""
     cached = _CachedOpen(reader)
     contracts: dict[str, ContractFacts] = {c.contract_id: c for c in reader.all_contracts()}
-    # only the billed month's and the issued months' amounts; a contract with an unresolved
-    # incident is recomputed with `now`, and its cap re-allocated over all its periods
-    stored = reader.period_amounts({str(month)} | {m for _, m in issued})
-    by_contract: dict[str, dict[str, PeriodRow]] = {}
-    for (cid, m), row in stored.items():
-        by_contract.setdefault(cid, {})[m] = row
+    wanted: dict[str, set[str]] = {cid: {str(month)} for cid in contracts}
+    for cid, m in issued:
+        if cid in contracts:
+            wanted[cid].add(m)
+    years = {
+        cid: {y for m in months if (y := year_of(contracts[cid], Month.parse(m))) is not None}
+        for cid, months in wanted.items()
+    }
+    fresh = fresh_model(reader, contracts.values(), years)
+    stored = reader.period_amounts({m for months in wanted.values() for m in months})
+    mismatches = []
+    for cid, months in sorted(wanted.items()):
+        for m in sorted(months):
+            have, want = stored.get((cid, m)), fresh.periods.get((cid, m))
+            if want is not None:
+                want = replace(want, lines=())
+            if have != want:
+                mismatches.append(Mismatch(cid, contracts[cid].customer_id, "period", m, have, want))
     figures_of: dict[str, ContractFigures] = {}
 
     def figure(c: ContractFacts, m: Month) -> Figure | None:
         f = figures_of.get(c.contract_id)
         if f is None:
-            rows = by_contract.get(c.contract_id, {})
-            if affecting_open_incidents(cached, c):  # type: ignore[arg-type]
-                rows = {k[1]: r for k, r in reader.period_amounts(contract_id=c.contract_id).items()}
+            rows = {k: fresh.periods[(c.contract_id, k)] for k in fresh.periods_by_contract.get(c.contract_id, set())}
             f = ContractFigures(cached, c, rows, now)  # type: ignore[arg-type]
             figures_of[c.contract_id] = f
         p = f.period(m)
@@ -94,7 +109,7 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
             continue
         f = figure(known, Month.parse(m))
         earlier.append(f if f is not None else Figure(known.customer_id, cid, m, known.currency, 0))
-    return RunFigures(ended, earlier, left)
+    return RunFigures(ended, earlier, left, mismatches)
 
 
 def ledger_csv(rows: list[dict[str, object]]) -> str:

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from projections.stores import open_application, open_view
-from projections.views import VIEW_TABLES
+from projections.views import SERVICE_TABLES, VIEW_TABLES
 
 
 def migrate(url: str, service_role: str | None = None, service_password: str | None = None) -> list[str]:
@@ -32,7 +32,7 @@ def migrate(url: str, service_role: str | None = None, service_password: str | N
         if not url.startswith(("postgresql", "postgres")):
             raise ValueError("--service-role: roles and grants exist on PostgreSQL only")
         schema = recorder.datastore.schema
-        tables = [*VIEW_TABLES, view.tracking_table()]
+        tables = [*SERVICE_TABLES, view.tracking_table()]
         with psycopg.connect(_conninfo(app.env), autocommit=True) as conn:
             _grant(conn, schema, events, tables, service_role, service_password)
         done.append(

@@ -16,7 +16,7 @@ exactly the months of its resolved span: the same rows a replay computes.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
@@ -210,9 +210,9 @@ class CreditsModel:
         self.load_incident(new)
         self.changes.incidents.add(new.incident_id)
         # the stored rows that the old version counted in, and those the new one counts in
-        versions = [v for v in (old, new) if v is not None and v.ended_at is not None]
+        spans = [(v, v.ended_at) for v in (old, new) if v is not None and v.ended_at is not None]
         contract_ids: set[str] = set()
-        for v in versions:
+        for v, _ in spans:
             contract_ids |= self._contracts_in_scope(v.service, v.regions, v.customers)
         if only_customer is not None:
             contract_ids &= self.contracts_by_customer.get(only_customer, set())
@@ -222,8 +222,8 @@ class CreditsModel:
             months = local_months.get(c.timezone)
             if months is None:
                 months = set()
-                for v in versions:
-                    months |= _local_months(c, v.started_at, v.ended_at)
+                for v, ended_at in spans:
+                    months |= _local_months(c, v.started_at, ended_at)
                 local_months[c.timezone] = months
             first, last = Month.of(c.starts_on), None if c.ends_on is None else Month.of(c.ends_on)
             self._recompute(c, {m for m in months if m >= first and (last is None or m <= last)})
@@ -329,13 +329,14 @@ class CreditsModel:
             self._memo,
         )
 
-    def flush(self) -> None:
-        """Compute every period deferred during a replay."""
+    def flush(self, only: Callable[[ContractFacts, Month], bool] | None = None) -> None:
+        """Compute every period deferred during a replay (those that `only` keeps, if given)."""
         dirty, self._dirty = self._dirty, defaultdict(set)
         self.deferred = False
         self._memo = {}
         for cid in sorted(dirty):
-            self._recompute(self.contracts[cid], dirty[cid])
+            c = self.contracts[cid]
+            self._recompute(c, dirty[cid] if only is None else {m for m in dirty[cid] if only(c, m)})
 
     def _drop_inactive_periods(self, c: ContractFacts) -> None:
         """A contract whose dates changed may have left stored periods outside its active time."""

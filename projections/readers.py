@@ -35,6 +35,8 @@ class Reader(Protocol):
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]: ...
     def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]: ...
     def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]: ...
+    def incidents_of(self, service: str) -> list[IncidentFacts]: ...
+    def maintenance_of(self, service: str) -> list[MaintenanceFacts]: ...
     def claims(self) -> list[ClaimRow]: ...
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]: ...
@@ -95,6 +97,13 @@ class ModelReader:
 
     def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]:
         return self.model.maintenance_for(service, window)
+
+    def incidents_of(self, service: str) -> list[IncidentFacts]:
+        return sorted((i for i in self.model.incidents.values() if i.service == service), key=lambda i: i.incident_id)
+
+    def maintenance_of(self, service: str) -> list[MaintenanceFacts]:
+        found = (m for m in self.model.maintenance.values() if m.service == service)
+        return sorted(found, key=lambda m: m.maintenance_id)
 
     def claims(self) -> list[ClaimRow]:
         return sorted(self.model.claims.values(), key=lambda r: r.claim_id)
@@ -242,6 +251,14 @@ class SQLReader:
             "ORDER BY starts_at, maintenance_id",
             (service, window.end, window.start),
         )
+        return [maintenance_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def incidents_of(self, service: str) -> list[IncidentFacts]:
+        rows = self.view.select("SELECT doc FROM v_incidents WHERE service = ? ORDER BY incident_id", (service,))
+        return [incident_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def maintenance_of(self, service: str) -> list[MaintenanceFacts]:
+        rows = self.view.select("SELECT doc FROM v_maintenance WHERE service = ? ORDER BY maintenance_id", (service,))
         return [maintenance_from_doc(json.loads(r["doc"])) for r in rows]
 
     def claims(self) -> list[ClaimRow]:

@@ -70,17 +70,43 @@ class LiveProjection:
     """The library's ProjectionRunner in a supervising thread: restarted after a failure,
     each restart reloading the view's state from the stored rows."""
 
-    def __init__(self, url: str, batch_seconds: float = 10.0) -> None:
+    def __init__(
+        self, url: str, batch_seconds: float = 10.0, self_check_customers: int = 0, self_check_pause: float = 1.0
+    ) -> None:
         self.url = url
         self.batch_seconds = batch_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._supervise, name="credits-projection", daemon=True)
         self.failures = 0
         self.ready = threading.Event()
+        self.self_check_customers = self_check_customers
+        self.self_check_pause = self_check_pause
+        self._checker = threading.Thread(target=self._self_check, name="credits-self-check", daemon=True)
 
     def start(self) -> LiveProjection:
         self._thread.start()
+        if self.self_check_customers > 0:
+            self._checker.start()
         return self
+
+    def _self_check(self) -> None:
+        """A slice of customers every `self_check_pause` seconds, once this runner projects."""
+        from projections.self_check import SelfCheck
+
+        while not self.ready.wait(0.2):
+            if self._stop.is_set():
+                return
+        view = open_view(self.url)
+        assert isinstance(view, SQLCreditsView)
+        check = SelfCheck(view, self.self_check_customers)
+        while not self._stop.is_set():
+            try:
+                check.step()
+            except Exception:
+                log.exception("the self-check failed; trying again")
+                self._stop.wait(5.0)
+            self._stop.wait(self.self_check_pause)
+        view.datastore.close()  # type: ignore[attr-defined]
 
     def _supervise(self) -> None:
         delay = 0.1
@@ -90,6 +116,7 @@ class LiveProjection:
             try:
                 if not lock.acquire(self._stop):
                     return
+                upgrade_view(self.url)
                 with ProjectionRunner(
                     application_class=CreditsApplication,
                     projection_class=CreditsProjection,
@@ -116,11 +143,25 @@ class LiveProjection:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(timeout=10)
+        if self._checker.is_alive():
+            self._checker.join(timeout=10)
+
+
+def upgrade_view(url: str) -> None:
+    """Drop views written by an older projection (see MODEL_VERSION); the writer then rebuilds them."""
+    view = open_view(url)
+    try:
+        if isinstance(view, SQLCreditsView) and view.upgrade_model():
+            log.warning("the read models were written by an older version of the projection; rebuilding them")
+    finally:
+        view.datastore.close()  # type: ignore[attr-defined]
 
 
 def catch_up(app: CreditsApplication, view: CreditsView) -> int | None:
     """Process, in this thread, every fact the view has not seen yet (one writer at a time:
     a concurrent writer makes the tracking insert fail and nothing is written twice)."""
+    if isinstance(view, SQLCreditsView):
+        view.upgrade_model()
     projection = CreditsProjection(view)
     after = view.max_tracking_id(APPLICATION_NAME) or 0
     view.latest_position = app.recorder.max_notification_id

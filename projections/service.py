@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -12,10 +13,12 @@ from projections.billing import run_figures
 from projections.queries import claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
+from projections.self_check import last_self_check
 from projections.stores import new_application, open_view, protect_log, store_env
 from projections.views import SQLCreditsView
 
 MAX_MONTHS = 120
+log = logging.getLogger("sla_credits.billing")
 
 
 class ProjectionBehindError(Exception):
@@ -69,6 +72,22 @@ class CreditsService:
             "lag_seconds": round(lag_seconds, 3),
         }
 
+    def self_check_status(self) -> dict[str, Any] | None:
+        """The projection's self-check: last full cycle, and stored rows that differed from the
+        facts the last time their customer was checked (None before its first slice)."""
+        state = last_self_check(self.view)
+        if state is None:
+            return None
+        examples = [d for found in state["mismatched"].values() for d in found][:10]
+        return {
+            "mismatch_count": state["mismatch_count"],
+            "mismatches": examples,
+            "last_full_cycle_at": state["last_full_cycle_at"],
+            "last_full_cycle_seconds": state["last_full_cycle_seconds"],
+            "last_slice_at": state["last_slice_at"],
+            "customers_checked_this_cycle": state["checked_this_cycle"],
+        }
+
     def wait_for(self, position: int | None, timeout: float) -> None:
         if not self.view.wait_for(position, timeout):
             raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")
@@ -101,6 +120,18 @@ class CreditsService:
         now = now or datetime.now(UTC)
         with self.view.reading():
             figures = run_figures(self.reader, month, to_micros(now), set(self.app.issued_periods()))
+        for m in figures.mismatches:
+            log.error(
+                "billing %s: the stored period %s %s of customer %s disagrees with the facts "
+                "(stored %s, fresh %s); the fresh figure is issued",
+                month,
+                m.contract_id,
+                m.key,
+                m.customer_id,
+                m.summary()["stored"],
+                m.summary()["fresh"],
+                extra={"contract_id": m.contract_id, "month": m.key, "customer_id": m.customer_id},
+            )
         run_id, entries, position = self.app.issue_billing_run(
             month=str(month), issued_at=now, ended=figures.ended, earlier=figures.earlier, left=figures.left
         )
@@ -110,6 +141,7 @@ class CreditsService:
             "entries": entries,
             "left_contracts": sorted(figures.left),
             "position": position,
+            "view_mismatches": len(figures.mismatches),
         }
 
     def claims_report(self, first: Month, last: Month, as_of: datetime | None = None) -> dict[str, Any]:

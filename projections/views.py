@@ -99,7 +99,19 @@ DDL = [
         contract_id TEXT NOT NULL, month TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS self_check (
+        name TEXT PRIMARY KEY, doc TEXT NOT NULL)""",
 ]
+
+# Every table the service writes besides the log (for grants): the views, their meta, the self-check.
+SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "self_check")
+
+# What the stored rows mean. Raise it whenever a change of the projection changes any stored
+# row for the same facts: the writer then rebuilds every view from the log before it goes on
+# (`upgrade_model`), so that no row written by older code survives an upgrade.
+# 2: periods count resolved incidents only (docs/decisions/0011); no `provisional` column.
+MODEL_VERSION = "2"
 
 LEDGER_COLUMNS = (
     "seq",
@@ -231,7 +243,37 @@ class SQLCreditsView(CreditsView):
             for statement in DDL:
                 c.execute(statement)
 
+    def upgrade_model(self) -> bool:
+        """Called by the one writer before it projects: if the rows were written by a projection
+        whose rows meant something else (another MODEL_VERSION), drop every view and its
+        position, so that the writer rebuilds them from the log. Answers whether it did."""
+        with self.cursor(commit=True) as c:
+            c.execute(self.sql("SELECT value FROM v_meta WHERE name = ?"), ("model_version",))
+            row = c.fetchone()
+            if row is not None and row["value"] == MODEL_VERSION:
+                return False
+            c.execute(
+                self.sql(f"SELECT COUNT(*) AS n FROM {self.tracking_table()} WHERE application_name = ?"),
+                (APPLICATION_NAME,),
+            )
+            stale = c.fetchone()["n"] > 0
+            if stale:
+                for table in VIEW_TABLES:
+                    c.execute(f"DROP TABLE IF EXISTS {table}")
+                for statement in DDL:
+                    c.execute(statement)
+                c.execute(
+                    self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name = ?"), (APPLICATION_NAME,)
+                )
+            c.execute(self.sql("DELETE FROM v_meta WHERE name = ?"), ("model_version",))
+            c.execute(self.sql("INSERT INTO v_meta VALUES (?, ?)"), ("model_version", MODEL_VERSION))
+        self.discard_model()
+        return stale
+
     _reading = threading.local()
+
+    def begin_snapshot(self, cursor: Any) -> None:
+        """Make the transaction read one snapshot (SQLite's read transactions already do)."""
 
     @contextmanager
     def reading(self) -> Iterator[None]:
@@ -241,6 +283,7 @@ class SQLCreditsView(CreditsView):
             yield
             return
         with self.cursor(commit=False) as c:
+            self.begin_snapshot(c)
             self._reading.cursor = c
             try:
                 yield
@@ -460,6 +503,8 @@ class SQLCreditsView(CreditsView):
             self.write_changes(c, model, everything=True)
             if position is not None:
                 self.insert_tracking_in(c, Tracking(APPLICATION_NAME, position))
+            c.execute(self.sql("DELETE FROM v_meta WHERE name = ?"), ("model_version",))
+            c.execute(self.sql("INSERT INTO v_meta VALUES (?, ?)"), ("model_version", MODEL_VERSION))
         self.discard_model()
 
     def dump_rows(self) -> dict[str, list[tuple[Any, ...]]]:
@@ -524,3 +569,7 @@ class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
 
     def tracking_table(self) -> str:
         return self.tracking_table_name
+
+    def begin_snapshot(self, cursor: Any) -> None:
+        # READ COMMITTED would give each statement of one answer its own snapshot
+        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
