@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: wrk chromium screenshots run test lint typecheck unit bench bench-api bench-billing bench-scale clean
+.PHONY: wrk chromium screenshots run test lint typecheck unit bench bench-api bench-billing bench-scale clean fuzz
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -58,3 +58,8 @@ screenshots: $(STAMP) chromium
 chromium:
 	@test -x /usr/bin/chromium || DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver \
 		|| (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver)
+
+## fuzz: the live-vs-replay differential harness for minutes (MINUTES=5), memory, SQLite and PostgreSQL
+MINUTES ?= 5
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz --minutes $(MINUTES)

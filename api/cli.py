@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -57,8 +58,12 @@ def serve(
     if migrate_first:
         _migrate(settings)
     # metrics from every worker process, summed at /metrics (prometheus-client multiprocess mode)
+    metrics_dir: str | None = None
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sla-credits-metrics-")
+        metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sla-credits-metrics-")
+    # uvicorn re-raises the signal that stopped it once it has shut down: make SIGTERM end this
+    # process through its clean-up below (stop the projection, remove the metrics folder)
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     projector: subprocess.Popen[bytes] | None = None
     if settings.run_projection:
         projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"], preexec_fn=_die_with_parent)
@@ -81,6 +86,12 @@ def serve(
         if projector is not None:
             projector.send_signal(signal.SIGTERM)
             projector.wait(timeout=10)
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _die_with_parent() -> None:
