@@ -17,6 +17,7 @@ from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
 from api.settings import Settings
+from projections.blocking import describe
 from projections.runner import LiveProjection
 from projections.service import CreditsService
 
@@ -79,6 +80,9 @@ def create_app(settings: Settings) -> FastAPI:
             status = service.projection_status()
         except Exception as e:  # any database failure: not ready
             return problems.problem(503, f"the database is unreachable ({type(e).__name__})", **{"Retry-After": "2"})
+        failure = service.projection_failure()
+        if failure is not None:
+            return problems.problem(503, describe(failure), **{"Retry-After": "10"})
         if status["lag_seconds"] > settings.ready_max_lag_seconds:
             return problems.problem(
                 503,
@@ -92,7 +96,11 @@ def create_app(settings: Settings) -> FastAPI:
         """Prometheus metrics (text format) of every API worker, and the projection's lag."""
         service: CreditsService = request.app.state.service
         body, content_type = metrics.render(
-            lambda: {**service.projection_status(), "self_check": service.self_check_status()}
+            lambda: {
+                **service.projection_status(),
+                "self_check": service.self_check_status(),
+                "failure": service.projection_failure(),
+            }
         )
         return Response(body, media_type=content_type)
 

@@ -664,6 +664,7 @@ def _audit_page(p: Page, **extra: Any) -> HTMLResponse:
         next_after=feed["next_after"],
         more=feed["next_after"] > after and len(feed["events"]) > 0,
         self_check=p.service.self_check_status(),
+        failure=p.service.projection_failure(),
         **extra,
     )
 

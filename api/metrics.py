@@ -21,7 +21,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
@@ -120,6 +120,20 @@ class ProjectionCollector(Collector):
         lag.add_metric(["credits"], s["lag_events"])
         lag_s.add_metric(["credits"], s["lag_seconds"])
         yield from (position, lag, lag_s)
+        failure = s.get("failure")
+        blocked = GaugeMetricFamily("sla_credits_projection_blocked", "1 while a stored fact stops the projection")
+        blocked.add_metric([], 0 if failure is None else 1)
+        yield blocked
+        failures = CounterMetricFamily(
+            "sla_credits_projection_failures",
+            "Failed attempts of the projection on the fact that blocks it now (0 when nothing does)",
+        )
+        failures.add_metric([], 0 if failure is None else failure["attempts"])
+        yield failures
+        if failure is not None and failure.get("position") is not None:
+            where = GaugeMetricFamily("sla_credits_projection_failing_position", "Position of the fact that fails")
+            where.add_metric([], failure["position"])
+            yield where
         check = s.get("self_check")
         if check is not None:
             mismatches = GaugeMetricFamily(

@@ -16,6 +16,7 @@ from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, errors
 from api.settings import Settings
 from domain.calendar import Month, to_micros
 from domain.errors import NotFoundError
+from domain.limits import check_instant
 from projections.explanation import explain_month
 from projections.queries import credits_document
 from projections.service import CreditsService, month_range
@@ -47,13 +48,7 @@ def read_at(service: CreditsService, settings: Settings, as_of: datetime | None)
 
 
 def _as_of(as_of: datetime | None) -> datetime | None:
-    if as_of is None:
-        return None
-    if as_of.tzinfo is None:
-        from domain.errors import InvalidValueError
-
-        raise InvalidValueError("as_of", "must carry a UTC offset (RFC 3339)")
-    return as_of.astimezone(UTC)
+    return None if as_of is None else check_instant(as_of, "as_of")
 
 
 @credits.get("/{customer_id}/credits", response_model=CreditsPublic, responses=errors(401, 403, 422, 503))

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
+from domain.limits import ID_PATTERN, ID_RULE, MONEY_LIMIT
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 
 
@@ -29,13 +30,23 @@ def _date_text(value: Any) -> Any:
     return value
 
 
-Instant = Annotated[AwareDatetime, BeforeValidator(_instant_text)]
-Day = Annotated[date, BeforeValidator(_date_text)]
-ExactDecimal = Annotated[Decimal, BeforeValidator(_exact_decimal), Field(allow_inf_nan=False)]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
-Name = Annotated[str, Field(min_length=1, max_length=100)]
-MonthText = Annotated[str, Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-03"])]
-Minor = Annotated[StrictInt, Field(ge=0, le=10**15)]
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_instant_text),
+    Field(description="RFC 3339 with an offset, from 1970-01-01T00:00:00Z up to (not including) 2100-01-01T00:00:00Z"),
+]
+Day = Annotated[date, BeforeValidator(_date_text), Field(description="YYYY-MM-DD, from 1970-01-01 to 2099-12-31")]
+ExactDecimal = Annotated[
+    Decimal,
+    BeforeValidator(_exact_decimal),
+    Field(allow_inf_nan=False, description="an exact decimal as a string, at most 6 decimal places"),
+]
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=f"^{ID_PATTERN.pattern}$", description=ID_RULE)]
+MonthText = Annotated[
+    str,
+    Field(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", examples=["2026-03"], description="YYYY-MM, from 1970-01 to 2099-12"),
+]
+Minor = Annotated[StrictInt, Field(ge=0, lt=MONEY_LIMIT, description="whole minor units, 0 to 999999999999999")]
 
 
 class Body(BaseModel):
@@ -70,8 +81,8 @@ class TermsIn(Body):
 
 
 class SubscriptionIn(Body):
-    service: Name
-    region: Name
+    service: Id
+    region: Id
     monthly_fee_minor: Minor
 
 
@@ -105,8 +116,8 @@ class ContractTerminate(Body):
 
 class IncidentOpen(Body):
     incident_id: Id
-    service: Name
-    regions: list[Name] = Field(default_factory=list, max_length=100)
+    service: Id
+    regions: list[Id] = Field(default_factory=list, max_length=100)
     customers: list[Id] | None = Field(None, max_length=10_000)
     severity: Literal["outage", "degraded"]
     started_at: Instant
@@ -126,7 +137,7 @@ class IncidentCorrect(Body):
     started_at: Instant | None = None
     ended_at: Instant | None = None
     severity: Literal["outage", "degraded"] | None = None
-    regions: list[Name] | None = Field(None, max_length=100)
+    regions: list[Id] | None = Field(None, max_length=100)
     customers: list[Id] | None = Field(None, max_length=10_000)
 
     def changes(self) -> dict[str, Any]:
@@ -153,8 +164,8 @@ class IncidentRetract(Body):
 
 class MaintenanceAnnounce(Body):
     maintenance_id: Id
-    service: Name
-    regions: list[Name] = Field(default_factory=list, max_length=100)
+    service: Id
+    regions: list[Id] = Field(default_factory=list, max_length=100)
     starts_at: Instant
     ends_at: Instant
     announced_at: Instant

@@ -39,13 +39,6 @@ def _known_zones() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
-def require_aware(instant: datetime, field: str) -> datetime:
-    """Refuse naive timestamps; answer the instant in UTC (microseconds kept)."""
-    if instant.tzinfo is None or instant.utcoffset() is None:
-        raise InvalidValueError(field, "must carry a UTC offset (RFC 3339), naive timestamps are ambiguous")
-    return instant.astimezone(UTC)
-
-
 @dataclass(frozen=True, order=True)
 class Month:
     year: int

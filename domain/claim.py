@@ -10,6 +10,7 @@ from domain.calendar import Month
 from domain.contract import _require_id
 from domain.errors import InvalidValueError
 from domain.idempotency import fingerprint
+from domain.limits import check_month, check_text
 
 CHANNELS = ("email", "phone", "ticket", "chat", "portal", "letter", "other")
 
@@ -27,7 +28,9 @@ class Claim(Aggregate):
     def file(cls, *, claim_id: str, customer_id: str, month: str, channel: str, message: str) -> Claim:
         _require_id(claim_id, "claim_id")
         _require_id(customer_id, "customer_id")
-        Month.parse(month)
+        m = Month.parse(month)
+        check_month(m.year, m.month, "month")
+        check_text(message, "message", 10_000, blank=True)
         if channel not in CHANNELS:
             raise InvalidValueError("channel", f"must be one of {', '.join(CHANNELS)}")
         if len(message) > 10_000:

@@ -12,6 +12,7 @@ from domain.calendar import zone
 from domain.credit import ContractFacts, TermsVersion
 from domain.errors import ConflictError, InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.limits import check_day, check_id, check_text, check_zone
 from domain.terms import Subscription, Terms, validate_currency, validate_subscriptions, validate_terms
 
 
@@ -20,10 +21,7 @@ def contract_uuid(contract_id: str) -> UUID:
 
 
 def _require_id(value: str, field: str) -> None:
-    if not value or not value.strip():
-        raise InvalidValueError(field, "must not be blank")
-    if len(value) > 200:
-        raise InvalidValueError(field, "must be at most 200 characters")
+    check_id(value, field)
 
 
 def check_request(requests: dict[str, str], request_id: str, print_: str) -> bool:
@@ -58,7 +56,12 @@ class Contract(Aggregate):
     ) -> Contract:
         _require_id(contract_id, "contract_id")
         _require_id(customer_id, "customer_id")
+        check_text(customer_name, "customer_name", 200)
+        check_zone(timezone)
         zone(timezone)
+        check_day(starts_on, "starts_on")
+        if ends_on is not None:
+            check_day(ends_on, "ends_on")
         if ends_on is not None and ends_on < starts_on:
             raise InvalidValueError("ends_on", "must not be before starts_on")
         validate_currency(currency)
@@ -137,6 +140,7 @@ class Contract(Aggregate):
             return False
         if self.terminated:
             raise StateError("contract_id", "the contract was terminated; it cannot be amended")
+        check_day(effective_from, "effective_from")
         if effective_from.day != 1:
             raise InvalidValueError("effective_from", "must be the 1st of a month")
         if effective_from < self.starts_on:
@@ -178,6 +182,7 @@ class Contract(Aggregate):
             return False
         if self.terminated:
             raise StateError("contract_id", "the contract was already terminated")
+        check_day(ends_on, "ends_on")
         if ends_on < self.starts_on:
             raise InvalidValueError("ends_on", "must not be before starts_on")
         if self.ends_on is not None and ends_on > self.ends_on:

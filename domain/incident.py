@@ -8,11 +8,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.calendar import require_aware, to_micros
+from domain.calendar import to_micros
 from domain.contract import _require_id, check_request
 from domain.downtime import DEGRADED, FORCE_MAJEURE, OUTAGE, PROVIDER, IncidentFacts
 from domain.errors import InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.limits import check_id, check_instant, check_text
 
 SEVERITIES = (OUTAGE, DEGRADED)
 CAUSES = (PROVIDER, FORCE_MAJEURE)
@@ -24,8 +25,7 @@ def incident_uuid(incident_id: str) -> UUID:
 
 def _names(values: list[str] | tuple[str, ...], field: str) -> tuple[str, ...]:
     for i, v in enumerate(values):
-        if not v or not v.strip():
-            raise InvalidValueError(f"{field}[{i}]", "must not be blank")
+        check_id(v, f"{field}[{i}]")
     return tuple(sorted(set(values)))
 
 
@@ -76,8 +76,9 @@ class Incident(Aggregate):
     @staticmethod
     def normalise(**f: Any) -> dict[str, Any]:
         """Validated, canonical opening fields (UTC instants, sorted unique names)."""
-        started = require_aware(f["started_at"], "started_at")
-        ended = None if f["ended_at"] is None else require_aware(f["ended_at"], "ended_at")
+        started = check_instant(f["started_at"], "started_at")
+        ended = None if f["ended_at"] is None else check_instant(f["ended_at"], "ended_at")
+        check_text(f["title"], "title", 500, blank=True)
         _check_span(started, ended)
         _check_choice(f["severity"], SEVERITIES, "severity")
         _check_choice(f["cause"], CAUSES, "cause")
@@ -135,7 +136,7 @@ class Incident(Aggregate):
             raise StateError("incident_id", "the incident was retracted; it cannot change any more")
 
     def resolve(self, *, request_id: str, ended_at: datetime) -> bool:
-        ended = require_aware(ended_at, "ended_at")
+        ended = check_instant(ended_at, "ended_at")
         if check_request(self.requests, request_id, fingerprint("resolve", ended_at=ended)):
             return False
         self._writable()
@@ -161,7 +162,7 @@ class Incident(Aggregate):
             if name in ("started_at", "ended_at"):
                 if value is None:
                     raise InvalidValueError(name, "must be an instant")
-                clean[name] = require_aware(value, name)
+                clean[name] = check_instant(value, name)
             elif name in ("regions", "customers"):
                 clean[name] = list(_names(value, name))
             else:
@@ -172,8 +173,7 @@ class Incident(Aggregate):
         self._writable()
         if not clean:
             raise InvalidValueError("started_at", "a correction must change at least one field")
-        if not reason.strip():
-            raise InvalidValueError("reason", "must not be blank")
+        check_text(reason, "reason", 1000)
         _check_span(
             clean.get("started_at", self.started_at),
             clean.get("ended_at", self.ended_at),
@@ -193,8 +193,7 @@ class Incident(Aggregate):
             return False
         self._writable()
         _check_choice(cause, CAUSES, "cause")
-        if not reason.strip():
-            raise InvalidValueError("reason", "must not be blank")
+        check_text(reason, "reason", 1000)
         self._classify(request_id, cause, reason)
         return True
 
@@ -209,8 +208,7 @@ class Incident(Aggregate):
             return False
         self._writable()
         _require_id(customer_id, "customer_id")
-        if not reason.strip():
-            raise InvalidValueError("reason", "must not be blank")
+        check_text(reason, "reason", 1000)
         self._exclude(request_id, customer_id, reason)
         return True
 
@@ -223,8 +221,7 @@ class Incident(Aggregate):
         if check_request(self.requests, request_id, fingerprint("retract", reason=reason)):
             return False
         self._writable()
-        if not reason.strip():
-            raise InvalidValueError("reason", "must not be blank")
+        check_text(reason, "reason", 1000)
         self._retract(request_id, reason)
         return True
 

@@ -11,6 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, NotFoundError
+from domain.limits import check_id
 
 LEDGER_ID = uuid5(NAMESPACE_URL, "sla-credits:ledger")
 
@@ -103,6 +104,7 @@ class Ledger(Aggregate):
         entry = self.entries.get(entry_id)
         if entry is None:
             raise NotFoundError("entry_id", f"no ledger entry {entry_id!r}")
+        check_id(invoice_id, "invoice_id")
         seen = entry.get("invoice_id")
         if seen is not None:
             if seen != invoice_id:

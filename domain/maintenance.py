@@ -7,11 +7,12 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.calendar import require_aware, to_micros
+from domain.calendar import to_micros
 from domain.contract import _require_id, check_request
 from domain.downtime import MaintenanceFacts
 from domain.errors import InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.limits import check_id, check_instant
 
 
 def maintenance_uuid(maintenance_id: str) -> UUID:
@@ -36,14 +37,13 @@ class Maintenance(Aggregate):
     ) -> Maintenance:
         _require_id(maintenance_id, "maintenance_id")
         _require_id(service, "service")
-        starts = require_aware(starts_at, "starts_at")
-        ends = require_aware(ends_at, "ends_at")
-        announced = require_aware(announced_at, "announced_at")
+        starts = check_instant(starts_at, "starts_at")
+        ends = check_instant(ends_at, "ends_at")
+        announced = check_instant(announced_at, "announced_at")
         if ends <= starts:
             raise InvalidValueError("ends_at", "must be after starts_at")
         for i, r in enumerate(regions):
-            if not r.strip():
-                raise InvalidValueError(f"regions[{i}]", "must not be blank")
+            check_id(r, f"regions[{i}]")
         return cls(maintenance_id, service, sorted(set(regions)), starts, ends, announced)
 
     @staticmethod

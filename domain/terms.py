@@ -8,6 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from domain.errors import InvalidValueError
+from domain.limits import MAX_NOTICE_HOURS, check_decimal, check_id, check_money
 
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -87,23 +88,16 @@ class Subscription:
         return cls(data["service"], data["region"], int(data["monthly_fee_minor"]))
 
 
-def _finite(value: Decimal, field: str) -> None:
-    if not value.is_finite():
-        raise InvalidValueError(field, "must be a finite decimal number")
-
-
 def validate_terms(terms: Terms, field: str = "terms") -> None:
     """Refuse terms that RULES.md cannot apply: tiers outside 0-100 or not strictly ordered,
     a degraded weight outside 0-1, a negative notice or a malformed cap."""
     previous: CreditTier | None = None
+    if len(terms.credit_tiers) > 20:
+        raise InvalidValueError(f"{field}.credit_tiers", "must have at most 20 tiers")
     for i, tier in enumerate(terms.credit_tiers):
         where = f"{field}.credit_tiers[{i}]"
-        _finite(tier.below_percent, f"{where}.below_percent")
-        _finite(tier.credit_percent, f"{where}.credit_percent")
-        if not Decimal(0) < tier.below_percent <= Decimal(100):
-            raise InvalidValueError(f"{where}.below_percent", "must be above 0 and at most 100")
-        if not Decimal(0) <= tier.credit_percent <= Decimal(100):
-            raise InvalidValueError(f"{where}.credit_percent", "must be between 0 and 100")
+        check_decimal(tier.below_percent, f"{where}.below_percent", Decimal(0), Decimal(100), low_open=True)
+        check_decimal(tier.credit_percent, f"{where}.credit_percent", Decimal(0), Decimal(100))
         if previous is not None:
             if tier.below_percent >= previous.below_percent:
                 raise InvalidValueError(
@@ -116,11 +110,9 @@ def validate_terms(terms: Terms, field: str = "terms") -> None:
                     "a lower uptime tier must give a strictly larger credit_percent",
                 )
         previous = tier
-    _finite(terms.degraded_weight, f"{field}.degraded_weight")
-    if not Decimal(0) <= terms.degraded_weight <= Decimal(1):
-        raise InvalidValueError(f"{field}.degraded_weight", "must be between 0 and 1")
-    if terms.maintenance_notice_hours < 0:
-        raise InvalidValueError(f"{field}.maintenance_notice_hours", "must not be negative")
+    check_decimal(terms.degraded_weight, f"{field}.degraded_weight", Decimal(0), Decimal(1))
+    if not 0 <= terms.maintenance_notice_hours <= MAX_NOTICE_HOURS:
+        raise InvalidValueError(f"{field}.maintenance_notice_hours", f"must be from 0 to {MAX_NOTICE_HOURS}")
     cap = terms.annual_cap
     if cap is not None:
         if (cap.amount_minor is None) == (cap.percent_of_annual_fees is None):
@@ -128,12 +120,12 @@ def validate_terms(terms: Terms, field: str = "terms") -> None:
                 f"{field}.annual_cap",
                 "give exactly one of percent_of_annual_fees and amount_minor",
             )
-        if cap.amount_minor is not None and cap.amount_minor < 0:
-            raise InvalidValueError(f"{field}.annual_cap.amount_minor", "must not be negative")
+        if cap.amount_minor is not None:
+            check_money(cap.amount_minor, f"{field}.annual_cap.amount_minor")
         if cap.percent_of_annual_fees is not None:
-            _finite(cap.percent_of_annual_fees, f"{field}.annual_cap.percent_of_annual_fees")
-            if cap.percent_of_annual_fees < 0:
-                raise InvalidValueError(f"{field}.annual_cap.percent_of_annual_fees", "must not be negative")
+            # a month's credit is at most 100 % of its fee, so a cap above 100 % could never bind
+            where = f"{field}.annual_cap.percent_of_annual_fees"
+            check_decimal(cap.percent_of_annual_fees, where, Decimal(0), Decimal(100))
 
 
 def validate_subscriptions(subscriptions: tuple[Subscription, ...], field: str = "subscriptions") -> None:
@@ -141,13 +133,12 @@ def validate_subscriptions(subscriptions: tuple[Subscription, ...], field: str =
     if not subscriptions:
         raise InvalidValueError(field, "at least one subscription is required")
     seen: set[tuple[str, str]] = set()
+    if len(subscriptions) > 100:
+        raise InvalidValueError(field, "must have at most 100 subscriptions")
     for i, sub in enumerate(subscriptions):
-        if not sub.service.strip():
-            raise InvalidValueError(f"{field}[{i}].service", "must not be blank")
-        if not sub.region.strip():
-            raise InvalidValueError(f"{field}[{i}].region", "must not be blank")
-        if sub.monthly_fee_minor < 0:
-            raise InvalidValueError(f"{field}[{i}].monthly_fee_minor", "must not be negative")
+        check_id(sub.service, f"{field}[{i}].service")
+        check_id(sub.region, f"{field}[{i}].region")
+        check_money(sub.monthly_fee_minor, f"{field}[{i}].monthly_fee_minor")
         key = (sub.service, sub.region)
         if key in seen:
             raise InvalidValueError(f"{field}[{i}]", f"duplicate subscription {sub.service}/{sub.region}")

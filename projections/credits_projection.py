@@ -67,6 +67,8 @@ class CreditsProjection(Projection[CreditsView]):
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         """Chain the fact, apply it to the views it touches, write with its position."""
+        # what a failure names (projections/blocking.py)
+        self.view.current = (tracking.notification_id, type(domain_event).__qualname__, str(domain_event.originator_id))
         model = self.view.model
         if model.chain_head[0] < tracking.notification_id:
             fact = fact_json(tracking.notification_id, self._encode(domain_event))

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import ProjectionRunner
 
 from domain.application import APPLICATION_NAME, CreditsApplication
+from projections.blocking import record_failure
 from projections.credits_projection import CreditsProjection
 from projections.runner_lock import RunnerLock
 from projections.stores import new_application, open_view, store_env
@@ -81,6 +82,8 @@ class LiveProjection:
         self.ready = threading.Event()
         self.self_check_customers = self_check_customers
         self.self_check_pause = self_check_pause
+        self.first_backoff, self.max_backoff = 0.1, 60.0
+        self.last_failure: dict[str, Any] | None = None
         self._checker = threading.Thread(target=self._self_check, name="credits-self-check", daemon=True)
 
     def start(self) -> LiveProjection:
@@ -109,10 +112,19 @@ class LiveProjection:
         view.datastore.close()  # type: ignore[attr-defined]
 
     def _supervise(self) -> None:
-        delay = 0.1
+        """Run, and after a failure run again after a back-off that doubles up to
+        `max_backoff` seconds. A failure is logged once with its traceback (the same failure
+        again only at DEBUG) and recorded for every API process (projections/blocking.py)."""
+        delay = self.first_backoff
         env = store_env(self.url, pool_size=2)
         lock = RunnerLock(env)
+        status_view: SQLCreditsView | None = None
+        last: tuple[object, ...] | None = None
+        since = ""
+        attempts = 0
+        failing_at: int | None = None
         while not self._stop.is_set():
+            view: CreditsView | None = None
             try:
                 if not lock.acquire(self._stop):
                     return
@@ -123,21 +135,63 @@ class LiveProjection:
                     view_class=SQLiteCreditsView if self.url.startswith("sqlite") else PostgresCreditsView,
                     env=env,
                 ) as runner:
+                    view = runner.view
                     runner.view.latest_position = runner.app.recorder.max_notification_id
                     runner.view.batch_seconds = self.batch_seconds
+                    if last is not None:
+                        runner.view.failure_position = failing_at or 0
                     runner.view.model  # load the working state now, not on the first fact  # noqa: B018
                     self.ready.set()
-                    delay = 0.1
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)
                         if not lock.held():
                             raise RuntimeError("lost the projection lock (database connection ended)")
-            except Exception:
+                        if last is not None and runner.view.failure_position is None:
+                            log.warning("credits projection: moved on after %d failed attempts", attempts)
+                            last, attempts, delay = None, 0, self.first_backoff
+            except Exception as e:
                 self.failures += 1
-                log.exception("credits projection failed; restarting in %.1fs", delay)
+                attempts += 1
+                where = view.current if view is not None else None
+                failing_at = where[0] if where else None
+                key = (where, type(e).__name__, str(e))
+                now = datetime.now(UTC)
+                if key != last:
+                    last, since = key, now.isoformat().replace("+00:00", "Z")
+                    log.error(
+                        "credits projection failed %s: %s: %s; retrying with back-off (up to %.0fs)",
+                        f"at position {where[0]} ({where[1]} of stream {where[2]})" if where else "",
+                        type(e).__name__,
+                        e,
+                        self.max_backoff,
+                        exc_info=True,
+                        extra={"position": where[0] if where else None},
+                    )
+                else:
+                    log.debug("credits projection failed again (attempt %d): %s", attempts, e)
+                failure: dict[str, Any] = {
+                    "position": where[0] if where else None,
+                    "fact_type": where[1] if where else None,
+                    "stream_id": where[2] if where else None,
+                    "error": f"{type(e).__name__}: {e}"[:500],
+                    "since": since,
+                    "attempts": attempts,
+                    "failures_total": self.failures,
+                    "backoff_seconds": delay,
+                    "next_attempt_at": (now + timedelta(seconds=delay)).isoformat().replace("+00:00", "Z"),
+                }
+                self.last_failure = failure
+                try:
+                    if status_view is None:
+                        opened = open_view(self.url)
+                        assert isinstance(opened, SQLCreditsView)
+                        status_view = opened
+                    record_failure(status_view, failure)
+                except Exception:
+                    log.debug("could not record the failure (the database may be down)", exc_info=True)
                 lock.release()
                 self._stop.wait(delay)
-                delay = min(delay * 2, 5.0)
+                delay = min(delay * 2, self.max_backoff)
         lock.release()
 
     def stop(self) -> None:

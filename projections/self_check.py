@@ -2,7 +2,7 @@
 time, their stored periods and contract years against a fresh computation from the facts
 (projections/recheck.py), read in one snapshot of the views.
 
-Its state is one row of the `self_check` table, so that every API process reports the same
+Its state is one row of the `projection_status` table, so that every API process reports the same
 figures (`/readyz`, `/metrics`, the console's audit page): the time of the last full cycle, and
 the stored rows that differed the last time their customer was checked."""
 
@@ -19,7 +19,7 @@ from projections.recheck import differences, fresh_model
 from projections.views import SQLCreditsView
 
 log = logging.getLogger("sla_credits.self_check")
-ROW = "credits"
+ROW = "self_check"
 
 
 def _now() -> str:
@@ -28,7 +28,7 @@ def _now() -> str:
 
 def last_self_check(view: SQLCreditsView) -> dict[str, Any] | None:
     """The self-check's state as last written, or None before its first slice."""
-    rows = view.select("SELECT doc FROM self_check WHERE name = ?", (ROW,))
+    rows = view.select("SELECT doc FROM projection_status WHERE name = ?", (ROW,))
     if not rows:
         return None
     state: dict[str, Any] = json.loads(rows[0]["doc"])
@@ -112,5 +112,6 @@ class SelfCheck:
 
     def _save(self, state: dict[str, Any]) -> None:
         with self.view.cursor(commit=True) as c:
-            c.execute(self.view.sql("DELETE FROM self_check WHERE name = ?"), (ROW,))
-            c.execute(self.view.sql("INSERT INTO self_check VALUES (?, ?)"), (ROW, json.dumps(state, sort_keys=True)))
+            c.execute(self.view.sql("DELETE FROM projection_status WHERE name = ?"), (ROW,))
+            row = (ROW, json.dumps(state, sort_keys=True))
+            c.execute(self.view.sql("INSERT INTO projection_status VALUES (?, ?)"), row)

@@ -9,7 +9,9 @@ from typing import Any
 from domain.application import APPLICATION_NAME, CreditsApplication
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError
+from domain.limits import check_instant, check_month
 from projections.billing import run_figures
+from projections.blocking import current_failure, describe
 from projections.queries import claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
@@ -28,6 +30,8 @@ class ProjectionBehindError(Exception):
 def month_range(first: str, last: str) -> tuple[Month, Month]:
     a = Month.parse(first, "from")
     b = Month.parse(last, "to")
+    check_month(a.year, a.month, "from")
+    check_month(b.year, b.month, "to")
     if a > b:
         raise InvalidValueError("from", "must not be after to")
     if (b.year - a.year) * 12 + b.month - a.month + 1 > MAX_MONTHS:
@@ -72,6 +76,10 @@ class CreditsService:
             "lag_seconds": round(lag_seconds, 3),
         }
 
+    def projection_failure(self) -> dict[str, Any] | None:
+        """The stored fact the projection fails on now (None when nothing blocks it)."""
+        return current_failure(self.view)
+
     def self_check_status(self) -> dict[str, Any] | None:
         """The projection's self-check: last full cycle, and stored rows that differed from the
         facts the last time their customer was checked (None before its first slice)."""
@@ -90,6 +98,9 @@ class CreditsService:
 
     def wait_for(self, position: int | None, timeout: float) -> None:
         if not self.view.wait_for(position, timeout):
+            failure = current_failure(self.view)
+            if failure is not None:
+                raise ProjectionBehindError(describe(failure))
             raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")
 
     def reader_at(self, as_of: datetime | None) -> tuple[Reader, int]:
@@ -97,8 +108,7 @@ class CreditsService:
         now = datetime.now(UTC)
         if as_of is None:
             return self.reader, to_micros(now)
-        if as_of.tzinfo is None:
-            raise InvalidValueError("as_of", "must carry a UTC offset")
+        as_of = check_instant(as_of, "as_of")
         if as_of > now:
             raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
         return ModelReader(replay(self.app, known_at=as_of).model), to_micros(as_of)

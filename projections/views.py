@@ -100,12 +100,12 @@ DDL = [
         PRIMARY KEY (contract_id, month))""",
     "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
-    """CREATE TABLE IF NOT EXISTS self_check (
-        name TEXT PRIMARY KEY, doc TEXT NOT NULL)""",
+    # what the projection process reports to every API process: the self-check, a blocking failure
+    "CREATE TABLE IF NOT EXISTS projection_status (name TEXT PRIMARY KEY, doc TEXT NOT NULL)",
 ]
 
-# Every table the service writes besides the log (for grants): the views, their meta, the self-check.
-SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "self_check")
+# Every table the service writes besides the log (for grants): the views, their meta, the status rows.
+SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status")
 
 # What the stored rows mean. Raise it whenever a change of the projection changes any stored
 # row for the same facts: the writer then rebuilds every view from the log before it goes on
@@ -139,6 +139,11 @@ class CreditsView(TrackingRecorder):
     latest_position: Callable[[], int | None] | None = None
     batch_limit = 20_000
     batch_seconds = 10.0
+    # the fact being processed: (position, fact type, stream id), named when it fails
+    current: tuple[int, str, str] | None = None
+    # set by the live runner after a recorded failure at this position: a write that covers
+    # it clears the failure
+    failure_position: int | None = None
 
     _model_lock = threading.Lock()
 
@@ -355,6 +360,11 @@ class SQLCreditsView(CreditsView):
             with self.cursor(commit=True) as c:
                 self.write_changes(c, model)
                 self.insert_tracking_in(c, tracking)
+                cleared = self.failure_position is not None and tracking.notification_id >= self.failure_position
+                if cleared:
+                    c.execute(self.sql("DELETE FROM projection_status WHERE name = ?"), ("failure",))
+            if cleared:
+                self.failure_position = None
         except BaseException:
             # The stored rows are the truth: reload them before processing anything else.
             self.discard_model()
