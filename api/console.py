@@ -28,7 +28,7 @@ from api.explanation_text import explanation_text
 from api.public import incident_public
 from api.routes_queries import up_to_date
 from domain.calendar import Month, from_micros, local_date, to_micros
-from domain.errors import DomainError, NotFoundError
+from domain.errors import DomainError, InvalidValueError, NotFoundError
 from domain.incident import incident_uuid
 from projections.audit import find_digest
 from projections.billing import ledger_csv as csv_text
@@ -124,6 +124,14 @@ class Page:
         }
         return _render(self.request, template, {**base, **context})
 
+
+
+def _whole(request: Request, name: str, default: int) -> int:
+    """A whole-number query parameter (page, cursor); anything else is a 422 naming it."""
+    text = request.query_params.get(name, "") or str(default)
+    if not text.isdigit() or len(text) > 18:
+        raise InvalidValueError(name, "must be a whole number")
+    return int(text)
 
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     context.setdefault("session", None)
@@ -241,7 +249,7 @@ def home(request: Request) -> Response:
 def customers(request: Request, q: str = "") -> HTMLResponse:
     p = page(request)
     p.allow(CREDITS, "read credits")
-    page_number = max(1, int(request.query_params.get("page", "1") or 1))
+    page_number = max(1, _whole(request, "page", 1))
     reader, now = p.reader()
     with p.service.view.reading():
         claims: dict[str, int] = {}
@@ -513,7 +521,7 @@ def file_claim(
 def incidents(request: Request, service: str = "") -> HTMLResponse:
     p = page(request)
     p.allow(INCIDENTS, "read incidents")
-    number = max(1, int(request.query_params.get("page", "1")))
+    number = max(1, _whole(request, "page", 1))
     reader, _ = p.reader()
     with p.service.view.reading():
         found = reader.incidents_page(service or None, PAGE_SIZE + 1, (number - 1) * PAGE_SIZE)
@@ -589,7 +597,7 @@ def _ledger_rows(p: Page, filters: dict[str, str], after: int, limit: int) -> li
 
 def _billing_page(p: Page, run: dict[str, Any] | None = None) -> HTMLResponse:
     filters = _ledger_filters(p.request)
-    after = int(p.request.query_params.get("after", "0") or 0)
+    after = max(0, _whole(p.request, "after", 0))
     rows = _ledger_rows(p, filters, after, PAGE_SIZE + 1)
     entries = [{**e, "amount_text": money(int(e["amount_minor"]), str(e["currency"]))} for e in rows[:PAGE_SIZE]]
     if run is not None:
@@ -650,7 +658,7 @@ def run_billing(request: Request, csrf: str = Form(""), month: str = Form("")) -
 
 
 def _audit_page(p: Page, **extra: Any) -> HTMLResponse:
-    after = max(0, int(p.request.query_params.get("after", "0") or 0))
+    after = max(0, _whole(p.request, "after", 0))
     up_to_date(p.service, p.request.app.state.settings)
     from projections.audit import feed_page
 

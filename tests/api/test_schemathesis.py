@@ -23,7 +23,7 @@ from tests.api.scenario import contract, incident
 
 
 @pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesis.schemas.BaseSchema]:
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     db = Path(tmp_path_factory.mktemp("schemathesis")) / "credits.db"
     app = create_app(
         Settings(
@@ -35,7 +35,12 @@ def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[schemathesi
     with TestClient(app) as client:
         client.post("/v1/contracts", json=contract(), headers=auth("admin"))
         client.post("/v1/incidents", json=incident(), headers=auth("admin"))
-        yield schemathesis.openapi.from_asgi("/openapi.json", app)
+        yield client
+
+
+@pytest.fixture(scope="module")
+def api_schema(served: TestClient) -> schemathesis.schemas.BaseSchema:
+    return schemathesis.openapi.from_asgi("/openapi.json", served.app)
 
 
 schema = schemathesis.pytest.from_fixture("api_schema")
@@ -51,3 +56,19 @@ def test_no_server_error_and_responses_match_the_schema(case: schemathesis.Case)
         headers=auth("admin"),
         checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
     )
+
+
+def test_every_write_schemathesis_got_accepted_is_projected_and_verifies(served: TestClient) -> None:
+    """Runs after the generated cases: whatever they recorded, the projection reached the log's
+    head without a failure, and the views equal a replay."""
+    service = served.app.state.service  # type: ignore[attr-defined]
+    head = service.app.recorder.max_notification_id()
+
+    service.wait_for(head, 60)
+
+    assert service.projection_failure() is None
+    assert served.get("/readyz").status_code == 200
+    verification = served.get("/v1/audit/verification", headers=auth("auditor")).json()
+    assert verification["mismatch_count"] == 0, verification["mismatches"]
+    assert verification["first_bad_position"] is None
+    assert verification["events"] == head

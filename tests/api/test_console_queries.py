@@ -1,0 +1,36 @@
+"""The console's query parameters: a value that is not a number is a 4xx page naming it,
+never a 500 (issue 16: page=abc, after=abc)."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import KEYS
+
+
+def _signed_in(client: TestClient) -> None:
+    client.get("/ui/login")
+    token = client.cookies.get("slac_login")
+    r = client.post("/ui/login", data={"key": KEYS["admin"], "csrf": token, "next": "/ui/"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/incidents?page=abc",
+        "/ui/customers?page=abc",
+        "/ui/billing?after=abc",
+        "/ui/audit?after=abc",
+        "/ui/audit?after=-1",
+        "/ui/customers?page=99999999999999999999999",
+    ],
+)
+def test_a_bad_number_in_a_console_address_is_not_a_server_error(client: TestClient, path: str) -> None:
+    _signed_in(client)
+
+    r = client.get(path)
+
+    assert r.status_code == 422, r.text[:500]
+    assert path.split("?")[1].split("=")[0] in r.text
