@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from api import console, metrics, problems
+from api.body_guard import BodyGuard
 from api.console_session import Sessions
 from api.observability import RequestContext, configure_logging
 from api.responses import errors
@@ -17,7 +18,7 @@ from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
 from api.settings import Settings
-from projections.blocking import describe
+from projections.blocking import blocks, describe
 from projections.runner import LiveProjection
 from projections.service import CreditsService
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     problems.install(app)
+    app.add_middleware(BodyGuard, keys=keys, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, observe=metrics.observe_request)
 
     @app.get("/healthz", tags=["health"])
@@ -81,7 +83,8 @@ def create_app(settings: Settings) -> FastAPI:
         except Exception as e:  # any database failure: not ready
             return problems.problem(503, f"the database is unreachable ({type(e).__name__})", **{"Retry-After": "2"})
         failure = service.projection_failure()
-        if failure is not None:
+        if blocks(failure):
+            assert failure is not None
             return problems.problem(503, describe(failure), **{"Retry-After": "10"})
         if status["lag_seconds"] > settings.ready_max_lag_seconds:
             return problems.problem(

@@ -125,6 +125,12 @@ class Page:
         return _render(self.request, template, {**base, **context})
 
 
+def _cap_used(granted: int, cap: int | None) -> str:
+    """How much of the contract year's cap is used (a cap of 0 is used up from the start)."""
+    if cap is None:
+        return "no cap"
+    return "cap of 0" if cap == 0 else f"{100 * granted / cap:.1f} %"
+
 
 def _whole(request: Request, name: str, default: int) -> int:
     """A whole-number query parameter (page, cursor); anything else is a 422 naming it."""
@@ -132,6 +138,7 @@ def _whole(request: Request, name: str, default: int) -> int:
     if not text.isdigit() or len(text) > 18:
         raise InvalidValueError(name, "must be a whole number")
     return int(text)
+
 
 def _render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> HTMLResponse:
     context.setdefault("session", None)
@@ -272,11 +279,7 @@ def customers(request: Request, q: str = "") -> HTMLResponse:
                 {
                     **summary,
                     "credit_text": ", ".join(money(y["granted_minor"], y["currency"]) for y in years) or "none",
-                    "cap_text": ", ".join(
-                        "no cap" if y["cap_minor"] is None else f"{100 * y['granted_minor'] / y['cap_minor']:.1f} %"
-                        for y in years
-                    )
-                    or "n/a",
+                    "cap_text": ", ".join(_cap_used(y["granted_minor"], y["cap_minor"]) for y in years) or "n/a",
                 }
             )
     return p.render("customers.html", "customers", customers=rows, q=q, page=page_number, pages=pages, total=len(found))

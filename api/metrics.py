@@ -25,6 +25,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from projections.blocking import blocks
+
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 HTTP_REQUESTS = Counter(
@@ -122,7 +124,7 @@ class ProjectionCollector(Collector):
         yield from (position, lag, lag_s)
         failure = s.get("failure")
         blocked = GaugeMetricFamily("sla_credits_projection_blocked", "1 while a stored fact stops the projection")
-        blocked.add_metric([], 0 if failure is None else 1)
+        blocked.add_metric([], 1 if blocks(failure) else 0)
         yield blocked
         failures = CounterMetricFamily(
             "sla_credits_projection_failures",

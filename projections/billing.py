@@ -117,5 +117,13 @@ def ledger_csv(rows: list[dict[str, object]]) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[c for c in LEDGER_COLUMNS if c != "seq"], extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def _cell(value: object) -> object:
+    """A text cell that a spreadsheet would run as a formula gets a leading apostrophe
+    (OWASP's CSV injection advice); numbers and the JSON answers keep their raw values."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value

@@ -10,6 +10,7 @@ from typing import Any
 from projections.views import SQLCreditsView
 
 ROW = "failure"
+BLOCKING_ATTEMPTS = 3
 
 
 def current_failure(view: SQLCreditsView) -> dict[str, Any] | None:
@@ -22,6 +23,16 @@ def record_failure(view: SQLCreditsView, failure: dict[str, Any]) -> None:
     with view.cursor(commit=True) as c:
         c.execute(view.sql("DELETE FROM projection_status WHERE name = ?"), (ROW,))
         c.execute(view.sql("INSERT INTO projection_status VALUES (?, ?)"), (ROW, json.dumps(failure, sort_keys=True)))
+
+
+def clear_failure(view: SQLCreditsView) -> None:
+    with view.cursor(commit=True) as c:
+        c.execute(view.sql("DELETE FROM projection_status WHERE name = ?"), (ROW,))
+
+
+def blocks(failure: dict[str, Any] | None) -> bool:
+    """A failure that repeats (not one transient error, retried within a second) blocks the views."""
+    return failure is not None and failure["attempts"] >= BLOCKING_ATTEMPTS
 
 
 def describe(failure: dict[str, Any]) -> str:

@@ -12,7 +12,7 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import ProjectionRunner
 
 from domain.application import APPLICATION_NAME, CreditsApplication
-from projections.blocking import record_failure
+from projections.blocking import clear_failure, record_failure
 from projections.credits_projection import CreditsProjection
 from projections.runner_lock import RunnerLock
 from projections.stores import new_application, open_view, store_env
@@ -138,17 +138,19 @@ class LiveProjection:
                     view = runner.view
                     runner.view.latest_position = runner.app.recorder.max_notification_id
                     runner.view.batch_seconds = self.batch_seconds
-                    if last is not None:
-                        runner.view.failure_position = failing_at or 0
                     runner.view.model  # load the working state now, not on the first fact  # noqa: B018
                     self.ready.set()
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)
                         if not lock.held():
                             raise RuntimeError("lost the projection lock (database connection ended)")
-                        if last is not None and runner.view.failure_position is None:
+                        if last is not None and (runner.view.max_tracking_id(APPLICATION_NAME) or 0) >= (
+                            failing_at or 0
+                        ):
                             log.warning("credits projection: moved on after %d failed attempts", attempts)
                             last, attempts, delay = None, 0, self.first_backoff
+                            if status_view is not None:
+                                clear_failure(status_view)
             except Exception as e:
                 self.failures += 1
                 attempts += 1

@@ -141,9 +141,6 @@ class CreditsView(TrackingRecorder):
     batch_seconds = 10.0
     # the fact being processed: (position, fact type, stream id), named when it fails
     current: tuple[int, str, str] | None = None
-    # set by the live runner after a recorded failure at this position: a write that covers
-    # it clears the failure
-    failure_position: int | None = None
 
     _model_lock = threading.Lock()
 
@@ -252,11 +249,13 @@ class SQLCreditsView(CreditsView):
         """Called by the one writer before it projects: if the rows were written by a projection
         whose rows meant something else (another MODEL_VERSION), drop every view and its
         position, so that the writer rebuilds them from the log. Answers whether it did."""
+        rows = self.select("SELECT value FROM v_meta WHERE name = ?", ("model_version",))
+        if rows and rows[0]["value"] == MODEL_VERSION:
+            return False
         with self.cursor(commit=True) as c:
-            c.execute(self.sql("SELECT value FROM v_meta WHERE name = ?"), ("model_version",))
-            row = c.fetchone()
-            if row is not None and row["value"] == MODEL_VERSION:
-                return False
+            # a write first: SQLite then waits for other writers instead of failing the upgrade
+            # of a read transaction
+            c.execute(self.sql("DELETE FROM v_meta WHERE name = ?"), ("model_version",))
             c.execute(
                 self.sql(f"SELECT COUNT(*) AS n FROM {self.tracking_table()} WHERE application_name = ?"),
                 (APPLICATION_NAME,),
@@ -270,7 +269,6 @@ class SQLCreditsView(CreditsView):
                 c.execute(
                     self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name = ?"), (APPLICATION_NAME,)
                 )
-            c.execute(self.sql("DELETE FROM v_meta WHERE name = ?"), ("model_version",))
             c.execute(self.sql("INSERT INTO v_meta VALUES (?, ?)"), ("model_version", MODEL_VERSION))
         self.discard_model()
         return stale
@@ -360,11 +358,7 @@ class SQLCreditsView(CreditsView):
             with self.cursor(commit=True) as c:
                 self.write_changes(c, model)
                 self.insert_tracking_in(c, tracking)
-                cleared = self.failure_position is not None and tracking.notification_id >= self.failure_position
-                if cleared:
-                    c.execute(self.sql("DELETE FROM projection_status WHERE name = ?"), ("failure",))
-            if cleared:
-                self.failure_position = None
+
         except BaseException:
             # The stored rows are the truth: reload them before processing anything else.
             self.discard_model()

@@ -34,3 +34,18 @@ def test_a_bad_number_in_a_console_address_is_not_a_server_error(client: TestCli
 
     assert r.status_code == 422, r.text[:500]
     assert path.split("?")[1].split("=")[0] in r.text
+
+
+def test_a_contract_with_a_cap_of_zero_is_listed(client: TestClient) -> None:
+    from tests.api.test_live_figures import CONTRACT
+
+    body = {**CONTRACT, "terms": {**CONTRACT["terms"], "annual_cap": {"amount_minor": 0}}}
+    assert (
+        client.post("/v1/contracts", json=body, headers={"Authorization": f"Bearer {KEYS['admin']}"}).status_code == 201
+    )
+    _signed_in(client)
+
+    r = client.get("/ui/customers")
+
+    assert r.status_code == 200, r.text[:500]
+    assert "cap of 0" in r.text

@@ -54,3 +54,20 @@ def test_a_resolution_after_other_facts_leaves_no_stale_month(client: TestClient
     with TestClient(create_app(settings), raise_server_exceptions=False) as restarted:
         august = _august(restarted)
         assert (august["lines"][0]["downtime_seconds"], august["granted_minor"]) == ("300", 0)
+
+
+def test_an_unresolved_incident_from_an_earlier_month_leaves_verification_clean(client: TestClient) -> None:
+    admin = auth("admin")
+    assert client.post("/v1/contracts", json=CONTRACT, headers=admin).status_code == 201
+    hour = {"incident_id": "i1", "service": "api", "regions": [], "severity": "outage"}
+    for n, start in enumerate(("2025-03-10T00:00:00Z", "2025-06-10T00:00:00Z", "2025-08-10T00:00:00Z")):
+        body = {**hour, "incident_id": f"i{n}", "started_at": start, "ended_at": start.replace("T00", "T01")}
+        assert client.post("/v1/incidents", json=body, headers=admin).status_code == 201
+    ongoing = {**hour, "incident_id": "ongoing", "started_at": "2025-05-01T00:00:00Z"}
+
+    assert client.post("/v1/incidents", json=ongoing, headers=admin).status_code == 201
+
+    verification = client.get("/v1/audit/verification", headers=auth("auditor")).json()
+    assert verification["mismatch_count"] == 0, verification["mismatches"]
+    june = client.get("/v1/customers/acme/credits?from=2025-06&to=2025-06", headers=admin).json()["periods"][0]
+    assert (june["status"], june["lines"][0]["downtime_seconds"]) == ("open", "2592000")
