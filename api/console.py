@@ -98,10 +98,11 @@ class Page:
         if self.role not in roles:
             raise Forbidden(self.role, what)
 
-    def reader(self) -> tuple[Any, int]:
+    def reader(self, customer_id: str | None = None) -> tuple[Any, int]:
+        """Live, or as of the page's instant (for one customer: its facts only)."""
         if self.as_of is None:
             up_to_date(self.service, self.request.app.state.settings)
-        return self.service.reader_at(self.as_of)
+        return self.service.reader_at(self.as_of, customer_id)
 
     def render(self, template: str, active: str, show_as_of: bool = True, **context: Any) -> HTMLResponse:
         as_of_input = self.as_of.strftime("%Y-%m-%dT%H:%M:%S") if self.as_of else ""
@@ -289,7 +290,7 @@ def customers(request: Request, q: str = "") -> HTMLResponse:
 def customer(request: Request, customer_id: str) -> HTMLResponse:
     p = page(request)
     p.allow(CREDITS, "read credits")
-    reader, now = p.reader()
+    reader, now = p.reader(customer_id)
     with p.service.view.reading():
         contracts = reader.contracts_of(customer_id)
         if not contracts:
@@ -402,7 +403,7 @@ def explanation(request: Request, customer_id: str, month: str) -> HTMLResponse:
     p = page(request)
     p.allow(CREDITS, "read credits")
     m = Month.parse(month)
-    reader, now = p.reader()
+    reader, now = p.reader(customer_id)
     with p.service.view.reading():
         doc = explain_month(reader, customer_id, m, now)
         name = reader.contracts_of(customer_id)[0].customer_name

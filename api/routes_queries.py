@@ -66,7 +66,7 @@ def get_credits(
     when = _as_of(as_of)
     if when is None:
         up_to_date(service, settings)
-    reader, now = service.reader_at(when)
+    reader, now = service.reader_at(when, customer_id)
     # built exactly in the documented shape; answered as is, without a second validation
     with service.view.reading():
         return JSONResponse(credits_document(reader, customer_id, a, b, now, when))
@@ -94,7 +94,7 @@ def get_explanation(
     when = _as_of(as_of)
     if when is None:
         up_to_date(service, settings)
-    reader, now = service.reader_at(when)
+    reader, now = service.reader_at(when, customer_id)
     with service.view.reading():
         document = explain_month(reader, customer_id, m, now)
     wants_text = format == "text" or (

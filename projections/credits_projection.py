@@ -24,7 +24,7 @@ from domain.ledger import Ledger
 from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
 from projections.audit import fact_json, mapper, next_link
-from projections.records import ClaimRow
+from projections.records import ClaimRow, FactRow
 from projections.views import CreditsView
 
 # The @event decorator makes these classes; named here so the handlers can be registered.
@@ -70,12 +70,44 @@ class CreditsProjection(Projection[CreditsView]):
         # what a failure names (projections/blocking.py)
         self.view.current = (tracking.notification_id, type(domain_event).__qualname__, str(domain_event.originator_id))
         model = self.view.model
-        if model.chain_head[0] < tracking.notification_id:
-            fact = fact_json(tracking.notification_id, self._encode(domain_event))
+        if model.record_log and model.chain_head[0] < tracking.notification_id:
+            stored = self._encode(domain_event)
+            fact = fact_json(tracking.notification_id, stored)
             link = next_link(model.chain_head[1], fact)
             model.put_link(tracking.notification_id, link)
+            scope, key = self._scope(domain_event)
+            model.put_fact(
+                FactRow(
+                    tracking.notification_id,
+                    to_micros(domain_event.timestamp),
+                    scope,
+                    key,
+                    str(stored.originator_id),
+                    stored.originator_version,
+                    stored.topic,
+                    stored.state.decode("utf-8"),
+                )
+            )
         self._apply(domain_event)
         self.view.commit(tracking)
+
+    def _scope(self, e: Any) -> tuple[str, str]:
+        """What a fact can reach: a customer (contracts, claims), a service (incidents,
+        maintenance) or every customer (the billing ledger)."""
+        model = self.view.model
+        ids = self._ids()
+        kind = type(e)
+        if kind in (ContractSigned, ClaimFiled):
+            return "customer", e.customer_id
+        if kind in (ContractAmended, ContractTerminated):
+            return "customer", model.contracts[ids[e.originator_id]].customer_id
+        if kind in (IncidentOpened, MaintenanceAnnounced):
+            return "service", e.service
+        if e.originator_id in ids and ids[e.originator_id] in model.incidents:
+            return "service", model.incidents[ids[e.originator_id]].service
+        if e.originator_id in ids and ids[e.originator_id] in model.maintenance:
+            return "service", model.maintenance[ids[e.originator_id]].service
+        return "ledger", ""
 
     _mapper = None
 

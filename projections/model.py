@@ -25,7 +25,7 @@ from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.audit import GENESIS
-from projections.records import ClaimRow, PeriodRow, YearRow, line_rows
+from projections.records import ClaimRow, FactRow, PeriodRow, YearRow, line_rows
 
 # Stored rows do not depend on "now": they count resolved incidents only, and every month
 # with such downtime is stored, begun or not (the queries leave out months not begun).
@@ -48,6 +48,7 @@ class Changes:
     ledger: set[str] = field(default_factory=set)
     billed: set[tuple[str, str]] = field(default_factory=set)
     chain: list[tuple[int, str]] = field(default_factory=list)
+    facts: list[FactRow] = field(default_factory=list)
 
 
 class _TimeIndex:
@@ -121,8 +122,11 @@ class CreditsModel:
         self.ledger: dict[str, dict[str, object]] = {}  # entry_id -> row (v_ledger columns)
         self.billed: dict[tuple[str, str], str] = {}  # (contract, month) -> first run covering it
         self.chain_head: tuple[int, str] = (0, GENESIS)  # the last position chained and its link
-        self.keep_chain = False  # replays keep every link, to write a whole store at once
+        self.keep_chain = False  # replays keep every link and fact row, to write a whole store at once
         self.full_chain: list[tuple[int, str]] = []
+        self.all_facts: list[FactRow] = []
+        # query-time replays (as of an instant) need neither the chain nor the fact index
+        self.record_log = True
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
         self.changes = Changes()
@@ -286,6 +290,12 @@ class CreditsModel:
         self.changes.chain.append((position, link))
         if self.keep_chain:
             self.full_chain.append((position, link))
+
+    def put_fact(self, row: FactRow) -> None:
+        """The fact itself, filed under what it can reach (projections/as_of.py reads it back)."""
+        self.changes.facts.append(row)
+        if self.keep_chain:
+            self.all_facts.append(row)
 
     def put_claim(self, claim: ClaimRow) -> None:
         self.claims[claim.claim_id] = claim

@@ -191,6 +191,22 @@ class YearRow:
 
 
 @dataclass(frozen=True)
+class FactRow:
+    """A recorded fact, filed by what it can reach: ("customer", id) for contract and claim facts,
+    ("service", name) for incidents and maintenance, ("ledger", "") for billing. An as-of answer
+    for one customer replays only its rows (docs/decisions/0013-as-of-by-customer.md)."""
+
+    position: int
+    recorded_at: int  # microseconds since the epoch: the fact's timestamp
+    scope: str
+    scope_key: str
+    originator_id: str
+    originator_version: int
+    topic: str
+    state: str
+
+
+@dataclass(frozen=True)
 class ClaimRow:
     claim_id: str
     customer_id: str

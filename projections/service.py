@@ -10,6 +10,7 @@ from domain.application import APPLICATION_NAME, CreditsApplication
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError
 from domain.limits import check_instant, check_month
+from projections.as_of import customer_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
 from projections.queries import claims_report, credits_document
@@ -103,14 +104,17 @@ class CreditsService:
                 raise ProjectionBehindError(describe(failure))
             raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")
 
-    def reader_at(self, as_of: datetime | None) -> tuple[Reader, int]:
-        """The reader and "now" for live figures or for figures as known at `as_of`."""
+    def reader_at(self, as_of: datetime | None, customer_id: str | None = None) -> tuple[Reader, int]:
+        """The reader and "now" for live figures or for figures as known at `as_of`: of one
+        customer (its facts only, projections/as_of.py) or, without one, of the whole log."""
         now = datetime.now(UTC)
         if as_of is None:
             return self.reader, to_micros(now)
         as_of = check_instant(as_of, "as_of")
         if as_of > now:
             raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
+        if customer_id is not None:
+            return ModelReader(customer_model_at(self.view, self.app.mapper, customer_id, as_of)), to_micros(as_of)
         return ModelReader(replay(self.app, known_at=as_of).model), to_micros(as_of)
 
     def credits(
@@ -119,7 +123,7 @@ class CreditsService:
         a, b = month_range(first, last)
         if catch_up and as_of is None:
             self.catch_up()
-        reader, now = self.reader_at(as_of)
+        reader, now = self.reader_at(as_of, customer_id)
         with self.view.reading():
             return credits_document(reader, customer_id, a, b, now, as_of)
 

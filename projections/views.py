@@ -54,6 +54,7 @@ VIEW_TABLES = (
     "v_ledger",
     "v_billed",
     "v_chain",
+    "v_facts",
 )
 
 DDL = [
@@ -99,6 +100,10 @@ DDL = [
         contract_id TEXT NOT NULL, month TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS v_facts (
+        position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL, scope TEXT NOT NULL, scope_key TEXT NOT NULL,
+        originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, state TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS v_facts_scope ON v_facts (scope, scope_key, position)",
     "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # what the projection process reports to every API process: the self-check, a blocking failure
     "CREATE TABLE IF NOT EXISTS projection_status (name TEXT PRIMARY KEY, doc TEXT NOT NULL)",
@@ -111,7 +116,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status")
 # row for the same facts: the writer then rebuilds every view from the log before it goes on
 # (`upgrade_model`), so that no row written by older code survives an upgrade.
 # 2: periods count resolved incidents only (docs/decisions/0011); no `provisional` column.
-MODEL_VERSION = "2"
+# 3: v_facts, the facts filed by customer and service (docs/decisions/0013).
+MODEL_VERSION = "3"
 
 LEDGER_COLUMNS = (
     "seq",
@@ -489,6 +495,10 @@ class SQLCreditsView(CreditsView):
             c.executemany(sql("INSERT INTO v_chain VALUES (?, ?)"), model.full_chain)
         else:
             c.executemany(sql("INSERT INTO v_chain VALUES (?, ?)"), ch.chain)
+        c.executemany(
+            sql("INSERT INTO v_facts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING"),
+            [tuple(f.__dict__.values()) for f in (model.all_facts if everything else ch.facts)],
+        )
         claims = model.claims.keys() if everything else ch.claims
         c.executemany(
             sql("INSERT INTO v_claims VALUES (?, ?, ?, ?, ?) ON CONFLICT (claim_id) DO NOTHING"),
