@@ -167,6 +167,8 @@ def _as_of(text: str | None) -> datetime | None:
 def page(request: Request) -> Page:
     """The signed-in user's page context, or a redirect to sign in."""
     session, reason = _sessions(request).read(request.cookies.get(COOKIE))
+    if session is not None and request.app.state.service.signed_out(session.session_id):
+        session, reason = None, "signed_out"
     if session is None:
         raise SignIn(reason, str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
     return Page(request, session, request.app.state.service, _as_of(request.query_params.get("as_of")))
@@ -237,7 +239,8 @@ def login(request: Request, key: str = Form(""), csrf: str = Form(""), next: str
 
 @console.post("/logout")
 def logout(request: Request, csrf: str = Form("")) -> Response:
-    posted(request, csrf)
+    p = posted(request, csrf)
+    p.service.sign_out(p.session.session_id, p.session.expires)
     response = RedirectResponse("/ui/login", status_code=303)
     response.delete_cookie(COOKIE, path="/ui")
     return response

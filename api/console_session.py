@@ -4,7 +4,8 @@ The cookie (`slac_session`, HttpOnly, SameSite=Strict, Path=/ui, Secure when ser
 HTTPS) holds a value signed with a key derived from the service's API keys: the role, a
 fingerprint of the key (never the key itself), a random CSRF secret and the expiry. A
 session ends when it expires, when the user signs out, or when its key is removed from
-SLACREDITS_API_KEYS. Forms carry a token derived from the CSRF secret; a POST without it, or
+SLACREDITS_API_KEYS; a sign-out is recorded in the database, so the cookie is refused by every
+worker afterwards even if it was kept. Forms carry a token derived from the CSRF secret; a POST without it, or
 from another origin, is refused."""
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ class Session:
 
     def csrf_token(self) -> str:
         return hmac.new(self.csrf.encode(), b"console-form", hashlib.sha256).hexdigest()
+
+    @property
+    def session_id(self) -> str:
+        """What a sign-out records (not the CSRF secret itself)."""
+        return hashlib.sha256(b"sla-credits console session id:" + self.csrf.encode()).hexdigest()
 
     def accepts(self, token: str | None) -> bool:
         return token is not None and hmac.compare_digest(self.csrf_token(), token)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,6 +77,18 @@ class CreditsService:
             "lag_events": log_position - position,
             "lag_seconds": round(lag_seconds, 3),
         }
+
+    def sign_out(self, session_id: str, expires_at: float) -> None:
+        """End a console session on every worker (kept until it would have expired)."""
+        with self.view.cursor(commit=True) as c:
+            c.execute(self.view.sql("DELETE FROM console_signed_out WHERE expires_at < ?"), (time.time(),))
+            c.execute(
+                self.view.sql("INSERT INTO console_signed_out VALUES (?, ?) ON CONFLICT (session_id) DO NOTHING"),
+                (session_id, expires_at),
+            )
+
+    def signed_out(self, session_id: str) -> bool:
+        return bool(self.view.select("SELECT 1 FROM console_signed_out WHERE session_id = ?", (session_id,)))
 
     def projection_failure(self) -> dict[str, Any] | None:
         """The stored fact the projection fails on now (None when nothing blocks it)."""

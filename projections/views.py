@@ -105,12 +105,14 @@ DDL = [
         originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, state TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS v_facts_scope ON v_facts (scope, scope_key, position)",
     "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    # console sessions ended by signing out, until they would have expired (every worker checks)
+    "CREATE TABLE IF NOT EXISTS console_signed_out (session_id TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
     # what the projection process reports to every API process: the self-check, a blocking failure
     "CREATE TABLE IF NOT EXISTS projection_status (name TEXT PRIMARY KEY, doc TEXT NOT NULL)",
 ]
 
 # Every table the service writes besides the log (for grants): the views, their meta, the status rows.
-SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status")
+SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_out")
 
 # What the stored rows mean. Raise it whenever a change of the projection changes any stored
 # row for the same facts: the writer then rebuilds every view from the log before it goes on

@@ -49,3 +49,22 @@ def test_a_contract_with_a_cap_of_zero_is_listed(client: TestClient) -> None:
 
     assert r.status_code == 200, r.text[:500]
     assert "cap of 0" in r.text
+
+
+def test_signing_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    _signed_in(client)
+    kept = client.cookies.get("slac_session")
+    page = client.get("/ui/audit")
+    assert page.status_code == 200
+    import re
+
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert csrf is not None
+
+    assert client.post("/ui/logout", data={"csrf": csrf.group(1)}, follow_redirects=False).status_code == 303
+
+    client.cookies.set("slac_session", kept, path="/ui")
+    again = client.get("/ui/audit", follow_redirects=False)
+    assert again.status_code in (303, 307), again.status_code
+    form = client.post("/ui/audit/verification", data={"csrf": csrf.group(1)}, follow_redirects=False)
+    assert form.status_code in (303, 307, 401, 403), form.status_code
