@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -97,6 +98,12 @@ def create_app(settings: Settings) -> FastAPI:
     @app.get("/metrics", tags=["health"], response_class=Response)
     def metrics_(request: Request) -> Response:
         """Prometheus metrics (text format) of every API worker, and the projection's lag."""
+        if settings.metrics_token is not None:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {settings.metrics_token}".encode()):
+                return problems.problem(
+                    401, "metrics need the token (Authorization: Bearer <SLACREDITS_METRICS_TOKEN>)"
+                )
         service: CreditsService = request.app.state.service
         body, content_type = metrics.render(
             lambda: {

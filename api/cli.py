@@ -7,7 +7,6 @@ import os
 import secrets
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime
@@ -64,9 +63,12 @@ def serve(
     # uvicorn re-raises the signal that stopped it once it has shut down: make SIGTERM end this
     # process through its clean-up below (stop the projection, remove the metrics folder)
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    projector: subprocess.Popen[bytes] | None = None
+    from api.supervisor import ChildSupervisor  # after PROMETHEUS_MULTIPROC_DIR: its counter goes to a file
+
+    projector: ChildSupervisor | None = None
     if settings.run_projection:
-        projector = subprocess.Popen([sys.executable, "-m", "api.cli", "project"], preexec_fn=_die_with_parent)
+        command = [sys.executable, "-m", "api.cli", "project"]
+        projector = ChildSupervisor("projection", command, preexec_fn=_die_with_parent).start()
         os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
     try:
         uvicorn.run(
@@ -84,8 +86,7 @@ def serve(
         )
     finally:
         if projector is not None:
-            projector.send_signal(signal.SIGTERM)
-            projector.wait(timeout=10)
+            projector.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -174,10 +175,15 @@ def import_(
 @cli.command()
 def rebuild() -> None:
     """Drop every read model and rebuild it from the recorded facts (position 0)."""
+    from projections.runner import LogAlteredError
     from projections.runner import rebuild as _rebuild
 
     started = time.perf_counter()
-    n = _rebuild(_settings().database_url)
+    try:
+        n = _rebuild(_settings().database_url)
+    except LogAlteredError as e:
+        err.print(f"refused: {e}")
+        raise typer.Exit(1) from None
     err.print(f"rebuilt the read models from {n} facts in {time.perf_counter() - started:.2f}s")
 
 
@@ -239,18 +245,52 @@ def bill(month: Annotated[str, typer.Argument(help="The month to bill, YYYY-MM."
 
 
 @cli.command()
-def verify() -> None:
-    """Rebuild every read model from the log into a scratch store, compare, and print the digest."""
+def verify(
+    against: Annotated[
+        Path | None,
+        typer.Option("--against", help="A checkpoint file kept earlier: check the log still yields its digest."),
+    ] = None,
+) -> None:
+    """Rebuild every read model from the log into a scratch store, compare, and print the digest
+    (with --against, also check the log against a checkpoint kept outside the service)."""
+    from projections.verification import check_against
     from projections.verification import verify as _verify
 
+    kept = json.loads(against.read_text(encoding="utf-8")) if against is not None else None
     service = _service()
     try:
         position = service.catch_up() or 0
         result = _verify(service.app, service.view, position)
+        if kept is not None:
+            result["checkpoint"] = check_against(service.app, kept)
     finally:
         service.close()
     out.print_json(json.dumps(result))
-    raise typer.Exit(1 if result["mismatch_count"] or result["first_bad_position"] else 0)
+    bad = (
+        result["mismatch_count"]
+        or result["first_bad_position"]
+        or (kept is not None and not result["checkpoint"]["ok"])
+    )
+    raise typer.Exit(1 if bad else 0)
+
+
+@cli.command()
+def checkpoint(
+    file: Annotated[Path | None, typer.Argument(help="Also write the checkpoint to this file.")] = None,
+) -> None:
+    """Print the log's digest at its last position, recomputed from the stored facts: keep it
+    outside the service, and check later with `sla-credits verify --against FILE`."""
+    from projections.stores import open_application
+    from projections.verification import checkpoint as _checkpoint
+
+    app = open_application(_settings().database_url)
+    try:
+        result = _checkpoint(app)
+    finally:
+        app.close()
+    if file is not None:
+        file.write_text(json.dumps(result) + "\n", encoding="utf-8")
+    out.print_json(json.dumps(result))
 
 
 def _migrate(settings: Settings) -> None:

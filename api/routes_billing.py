@@ -14,12 +14,12 @@ from api import metrics
 from api.deps import Service, require
 from api.responses import errors
 from api.routes_queries import MONTH, AsOf, Settings_, read_at, up_to_date
-from api.schemas import Body, Id, MonthText
+from api.schemas import Body, CheckpointIn, Id, MonthText
 from domain.calendar import Month
 from domain.errors import InvalidValueError
 from projections.audit import feed_page
 from projections.billing import ledger_csv as csv_text
-from projections.verification import verify
+from projections.verification import check_against, checkpoint, verify
 
 billing = APIRouter(prefix="/v1/billing", tags=["billing"])
 audit = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -149,6 +149,18 @@ def verification(service: Service, settings: Settings_, _: Annotated[str, Depend
     result = verify(service.app, service.view, position)
     metrics.observe_verification(result)
     return result
+
+
+@audit.get("/checkpoint", responses=errors(401, 403, 503))
+def get_checkpoint(service: Service, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
+    """The log's digest at its last position, recomputed from the stored facts: keep it outside the service."""
+    return checkpoint(service.app)
+
+
+@audit.post("/checkpoint/verification", responses=errors(401, 403, 422, 503))
+def verify_checkpoint(body: CheckpointIn, service: Service, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
+    """Whether the log still yields a checkpoint kept earlier (its digest at its position)."""
+    return check_against(service.app, body.model_dump())
 
 
 __all__ = ["MONTH", "audit", "billing"]

@@ -235,3 +235,10 @@ IMPORT_KINDS: dict[str, type[Body]] = {
     "cancel_maintenance": ImportCancel,
     "file_claim": ImportClaim,
 }
+
+
+class CheckpointIn(Body):
+    model_config = ConfigDict(extra="ignore")
+
+    position: StrictInt = Field(ge=0, description="The checkpoint's position")
+    digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="The log's digest at that position (hex SHA-256)")

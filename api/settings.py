@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     console_secret: str | None = None
     # idle HTTP connections are kept this long (above the load balancer's idle timeout)
     keep_alive_seconds: int = 75
+    # when set, GET /metrics asks for `Authorization: Bearer <this token>` (open by default, the
+    # Prometheus convention: keep it on the operator's network)
+    metrics_token: str | None = None
     # the largest request body accepted (413 above it); a write's key is checked before its body is read
     max_body_bytes: int = 4 * 1024 * 1024
     # logs: one JSON object a line ("json") or plain text ("text")

@@ -70,11 +70,11 @@ class CreditsProjection(Projection[CreditsView]):
         # what a failure names (projections/blocking.py)
         self.view.current = (tracking.notification_id, type(domain_event).__qualname__, str(domain_event.originator_id))
         model = self.view.model
-        if model.record_log and model.chain_head[0] < tracking.notification_id:
+        if model.record_log:
             stored = self._encode(domain_event)
-            fact = fact_json(tracking.notification_id, stored)
-            link = next_link(model.chain_head[1], fact)
-            model.put_link(tracking.notification_id, link)
+            if model.chain_head[0] < tracking.notification_id:
+                fact = fact_json(tracking.notification_id, stored)
+                model.put_link(tracking.notification_id, next_link(model.chain_head[1], fact))
             scope, key = self._scope(domain_event)
             model.put_fact(
                 FactRow(

@@ -53,14 +53,30 @@ def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int 
     return view
 
 
+class LogAlteredError(Exception):
+    """The stored log disagrees with the hash chain recorded when its facts were first processed."""
+
+    def __init__(self, position: int) -> None:
+        super().__init__(
+            f"the stored fact at position {position} is not the one the projection recorded: the log was "
+            "changed after it was written. Nothing was rebuilt (a rebuild would hide it); see docs/audit.md"
+        )
+        self.position = position
+
+
 def rebuild(url: str) -> int:
-    """Drop every view row and rebuild from position 0; answers the number of facts read."""
+    """Drop every view row and rebuild from position 0; answers the number of facts read.
+    Refuses (LogAlteredError) when a recorded chain link disagrees with the log as it is now."""
     app = new_application(store_env(url))
     try:
         upto = app.recorder.max_notification_id() or 0
         memory = replay(app, upto=upto)
         view = open_view(url)
         assert isinstance(view, SQLCreditsView)
+        recorded = {int(r["position"]): r["link"] for r in view.select("SELECT position, link FROM v_chain")}
+        for position, link in memory.model.full_chain:
+            if recorded.get(position, link) != link:
+                raise LogAlteredError(position)
         view.replace_all(memory.model, upto or None)
         return upto
     finally:

@@ -114,6 +114,13 @@ SQLITE_PROTECT = [
     "BEGIN SELECT RAISE(ABORT, 'recorded facts are append-only'); END",
     "CREATE TRIGGER IF NOT EXISTS stored_events_no_delete BEFORE DELETE ON stored_events "
     "BEGIN SELECT RAISE(ABORT, 'recorded facts are append-only'); END",
+    # INSERT OR REPLACE deletes the row it replaces without firing the delete trigger: refuse an
+    # insert that would take an existing position (rowid) or an existing stream version
+    "CREATE TRIGGER IF NOT EXISTS stored_events_no_replace BEFORE INSERT ON stored_events "
+    "WHEN (NEW.rowid > 0 AND NEW.rowid <= (SELECT COALESCE(MAX(rowid), 0) FROM stored_events)) "
+    "OR EXISTS (SELECT 1 FROM stored_events WHERE originator_id = NEW.originator_id "
+    "AND originator_version = NEW.originator_version) "
+    "BEGIN SELECT RAISE(ABORT, 'recorded facts are append-only: this position or stream version exists'); END",
 ]
 POSTGRES_PROTECT = [
     "CREATE OR REPLACE FUNCTION sla_credits_append_only() RETURNS trigger LANGUAGE plpgsql AS "
@@ -122,6 +129,14 @@ POSTGRES_PROTECT = [
     "FOR EACH ROW EXECUTE FUNCTION sla_credits_append_only()",
     "CREATE OR REPLACE TRIGGER slacredits_events_no_truncate BEFORE TRUNCATE ON slacredits_events "
     "FOR EACH STATEMENT EXECUTE FUNCTION sla_credits_append_only()",
+    # a position is never given twice, nor below one already given (ON CONFLICT ... DO UPDATE
+    # is an UPDATE, refused above)
+    "CREATE OR REPLACE FUNCTION sla_credits_new_position() RETURNS trigger LANGUAGE plpgsql AS "
+    "$$ BEGIN IF NEW.notification_id <= (SELECT COALESCE(MAX(notification_id), 0) FROM slacredits_events) "
+    "THEN RAISE EXCEPTION 'recorded facts are append-only: position % is not after the last one', "
+    "NEW.notification_id; END IF; RETURN NEW; END $$",
+    "CREATE OR REPLACE TRIGGER slacredits_events_new_position BEFORE INSERT ON slacredits_events "
+    "FOR EACH ROW EXECUTE FUNCTION sla_credits_new_position()",
 ]
 
 

@@ -270,8 +270,10 @@ class SQLCreditsView(CreditsView):
             )
             stale = c.fetchone()["n"] > 0
             if stale:
+                # the chain's recorded links stay: they tell a changed log from the one first processed
                 for table in VIEW_TABLES:
-                    c.execute(f"DROP TABLE IF EXISTS {table}")
+                    if table != "v_chain":
+                        c.execute(f"DROP TABLE IF EXISTS {table}")
                 for statement in DDL:
                     c.execute(statement)
                 c.execute(

@@ -37,3 +37,19 @@ def test_a_body_above_the_limit_is_a_413_with_or_without_a_length(client: TestCl
 
     assert (stated.status_code, streamed.status_code) == (413, 413), (stated.text[:200], streamed.text[:200])
     assert stated.headers["content-type"].startswith("application/problem+json")
+
+
+def test_metrics_ask_for_the_token_when_one_is_set(store_url: str) -> None:
+    from api.app import create_app
+    from api.settings import Settings
+    from tests.api.conftest import KEYS
+
+    settings = Settings(
+        database_url=store_url, api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()), metrics_token="scrape-me"
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        assert c.get("/metrics").status_code == 401
+        assert c.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401
+        scraped = c.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+        assert scraped.status_code == 200
+        assert "slacredits_log_position" in scraped.text
