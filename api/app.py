@@ -66,6 +66,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     app.state.keys = keys
     problems.install(app)
+    app.add_middleware(problems.CatchAll)  # innermost: added first
     app.add_middleware(BodyGuard, keys=keys, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, observe=metrics.observe_request)
 

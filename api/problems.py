@@ -140,3 +140,33 @@ def install(app: FastAPI) -> None:
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error")
         return _answer(request, 500, "an unexpected error; it was logged")
+
+
+class CatchAll:
+    """Innermost middleware: an unexpected exception becomes the 500 problem here, and goes no
+    further. Starlette's outermost error middleware answers it too, but then re-raises it, and
+    uvicorn closes the connection: the client's next request on that kept-alive connection
+    met a reset (ECONNRESET)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking(message: Any) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking)
+        except Exception:
+            log.exception("unexpected error")
+            if started:
+                raise  # half an answer was sent: only closing the connection can tell the client
+            request = Request(scope)
+            await _answer(request, 500, "an unexpected error; it was logged")(scope, receive, send)
