@@ -6,7 +6,7 @@ import csv
 import io
 from dataclasses import dataclass, field, replace
 
-from domain.calendar import Month
+from domain.calendar import Month, months_between
 from domain.credit import ContractFacts, period_window
 from domain.downtime import IncidentFacts
 from domain.errors import StateError
@@ -51,7 +51,11 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
     from the stored periods; a stored period that disagrees is reported in `mismatches`."""
     cached = _CachedOpen(reader)
     contracts: dict[str, ContractFacts] = {c.contract_id: c for c in reader.all_contracts()}
-    wanted: dict[str, set[str]] = {cid: {str(month)} for cid in contracts}
+    # billing started with the earliest month any run was made for: every ended period from
+    # then up to `month` that no run covered yet is issued now (RULES.md, Billing)
+    first = min([Month.parse(m) for _, m in issued] + [month])
+    catch_up = {cid: _uncovered(c, first, month, now, issued) for cid, c in contracts.items()}
+    wanted: dict[str, set[str]] = {cid: {str(month)} | {str(m) for m in catch_up[cid]} for cid in contracts}
     for cid, m in issued:
         if cid in contracts:
             wanted[cid].add(m)
@@ -97,6 +101,10 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
         f = figure(c, month)
         if f is not None:
             ended.append(f)
+    for cid, behind in sorted(catch_up.items()):
+        for late in behind:
+            if late != month and (f := figure(contracts[cid], late)) is not None:
+                ended.append(f)
     if not ended:
         raise StateError(
             "month",
@@ -110,6 +118,18 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
         f = figure(known, Month.parse(m))
         earlier.append(f if f is not None else Figure(known.customer_id, cid, m, known.currency, 0))
     return RunFigures(ended, earlier, left, mismatches)
+
+
+def _uncovered(c: ContractFacts, first: Month, last: Month, now: int, issued: set[tuple[str, str]]) -> list[Month]:
+    """The contract's periods from `first` to `last` that have ended at `now` and no run covered."""
+    start = max(first, Month.of(c.starts_on))
+    end = last if c.ends_on is None else min(last, Month.of(c.ends_on))
+    out = []
+    for m in months_between(start, end) if start <= end else []:
+        windows = period_window(c, m)
+        if windows is not None and windows[0].end <= now and (c.contract_id, str(m)) not in issued:
+            out.append(m)
+    return out
 
 
 def ledger_csv(rows: list[dict[str, object]]) -> str:

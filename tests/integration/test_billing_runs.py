@@ -96,3 +96,23 @@ def test_a_contract_signed_later_is_billed_from_its_first_month(service: Credits
     # 24 h down of the 15 days measured (2025-03-17 to 04-01): 93.33 % -> 100 % of the fee
     # pro-rated to 15 of 31 days: 100000 * 15 / 31 = 48387.09 -> 48387
     assert entries == [("late", "2025-03", "credit", 48387)]
+
+
+def test_a_contract_recorded_late_has_its_ended_periods_billed_by_the_next_run(service: CreditsService) -> None:
+    s = Scenario(service.app).contract("c1", "a", starts_on=date(2024, 11, 1))
+    _bill(service, "2025-01", utc(2025, 2, 5))  # billing starts with January 2025
+    # recorded in October, active since March, an outage in April (2 days: 93.33 % -> 100 % credit)
+    s.contract("late", "b", starts_on=date(2025, 3, 1))
+    s.incident(utc(2025, 4, 1), utc(2025, 4, 3), customers=["b"])
+    s.incident(utc(2024, 12, 1), utc(2024, 12, 3), customers=["a"])  # before billing started
+
+    entries, _ = _bill(service, "2025-10", utc(2025, 11, 5))
+
+    assert ("late", "2025-04", "credit", 100000) in entries
+    # every ended period from the first billed month is covered now, zero ones included
+    issued = service.app.issued_periods()
+    assert {("late", f"2025-{m:02d}") for m in range(3, 11)} <= set(issued)
+    assert {("c1", f"2025-{m:02d}") for m in range(1, 11)} <= set(issued)
+    assert ("c1", "2024-12") not in issued  # before the first billed month: never issued automatically
+    again, _ = _bill(service, "2025-10", utc(2025, 11, 6))
+    assert again == []  # nothing owed twice
