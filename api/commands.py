@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from api import schemas as s
 from domain.application import CreditsApplication, Recorded, Unit
 
@@ -109,7 +111,13 @@ def cancel_maintenance(
 
 def file_claim(app: CreditsApplication, customer_id: str, b: s.ClaimFile, unit: Unit | None = None) -> Recorded:
     return app.file_claim(
-        claim_id=b.claim_id, customer_id=customer_id, month=b.month, channel=b.channel, message=b.message, unit=unit
+        claim_id=b.claim_id,
+        customer_id=customer_id,
+        month=b.month,
+        channel=b.channel,
+        message=b.message,
+        filed_at=datetime.now(UTC),
+        unit=unit,
     )
 
 

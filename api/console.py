@@ -100,8 +100,7 @@ class Page:
 
     def reader(self, customer_id: str | None = None) -> tuple[Any, int]:
         """Live, or as of the page's instant (for one customer: its facts only)."""
-        if self.as_of is None:
-            up_to_date(self.service, self.request.app.state.settings)
+        up_to_date(self.service, self.request.app.state.settings)  # as-of pages read the views' index too
         return self.service.reader_at(self.as_of, customer_id)
 
     def render(self, template: str, active: str, show_as_of: bool = True, **context: Any) -> HTMLResponse:

@@ -74,7 +74,7 @@ def run_billing(
 
 
 def _ledger(
-    service: Service, settings: Settings_, after: str | None, limit: int, as_of: datetime | None
+    service: Service, settings: Settings_, after: str | None, limit: int, as_of: str | None
 ) -> tuple[list[dict[str, Any]], int]:
     seq = _after(after)
     reader, _ = service.reader_at(read_at(service, settings, as_of))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -15,7 +16,7 @@ from api.explanation_text import explanation_text
 from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, errors
 from api.settings import Settings
 from domain.calendar import Month, to_micros
-from domain.errors import NotFoundError
+from domain.errors import InvalidValueError, NotFoundError
 from domain.limits import check_instant
 from projections.explanation import explain_month
 from projections.queries import credits_document
@@ -28,9 +29,15 @@ MONTH = r"^\d{4}-(0[1-9]|1[0-2])$"
 FromMonth = Annotated[str, Query(alias="from", description="First month, YYYY-MM", examples=["2026-01"], pattern=MONTH)]
 ToMonth = Annotated[str, Query(alias="to", description="Last month, YYYY-MM", examples=["2026-06"], pattern=MONTH)]
 AsOf = Annotated[
-    datetime | None,
-    Query(description="Figures as known at this instant (RFC 3339 with offset): only facts recorded at or before it"),
+    str | None,
+    Query(
+        description="Figures as known at this instant (RFC 3339 with offset, `+` sent as `%2B`): only facts "
+        "recorded at or before it",
+        examples=["2026-03-01T00:00:00Z"],
+        json_schema_extra={"format": "date-time"},
+    ),
 ]
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$")
 Settings_ = Annotated[Settings, Depends(get_settings)]
 
 
@@ -39,16 +46,26 @@ def up_to_date(service: CreditsService, settings: Settings) -> None:
     service.wait_for(service.app.recorder.max_notification_id(), settings.read_wait_seconds)
 
 
-def read_at(service: CreditsService, settings: Settings, as_of: datetime | None) -> datetime | None:
-    """The instant a read is as of (None: now, after waiting for the views to cover every fact)."""
+def read_at(service: CreditsService, settings: Settings, as_of: str | None) -> datetime | None:
+    """The instant a read is as of (None: now), after waiting for the views to cover every fact
+    recorded so far (as-of answers read the views' index of facts too)."""
     when = _as_of(as_of)
-    if when is None:
-        up_to_date(service, settings)
+    up_to_date(service, settings)
     return when
 
 
-def _as_of(as_of: datetime | None) -> datetime | None:
-    return None if as_of is None else check_instant(as_of, "as_of")
+def _as_of(as_of: str | None) -> datetime | None:
+    return None if as_of is None else parse_as_of(as_of)
+
+
+def parse_as_of(text: str) -> datetime:
+    """An RFC 3339 instant with its offset, strictly (not a Unix time, not a date alone), inside
+    the accepted range; a `+` sent unencoded arrives as a space, and the error says so."""
+    if re.fullmatch(r".*\d \d{2}:\d{2}$", text):
+        raise InvalidValueError("as_of", "the offset's '+' arrived as a space: send '+' as %2B (or use Z)")
+    if not _RFC3339.match(text):
+        raise InvalidValueError("as_of", "must be an RFC 3339 instant with an offset, e.g. 2026-03-01T00:00:00Z")
+    return check_instant(datetime.fromisoformat(text.upper().replace("Z", "+00:00")), "as_of")
 
 
 @credits.get("/{customer_id}/credits", response_model=CreditsPublic, responses=errors(401, 403, 422, 503))
@@ -63,12 +80,12 @@ def get_credits(
 ) -> JSONResponse:
     """Every period of the customer's contracts from `from` to `to`, with contract-year totals."""
     a, b = month_range(first, last)
-    when = _as_of(as_of)
-    if when is None:
-        up_to_date(service, settings)
+    when = read_at(service, settings, as_of)
     reader, now = service.reader_at(when, customer_id)
     # built exactly in the documented shape; answered as is, without a second validation
     with service.view.reading():
+        if not service.reader.contracts_of(customer_id):  # a typo must not read as "nothing owed"
+            raise NotFoundError("customer_id", f"no contract for customer {customer_id!r}")
         return JSONResponse(credits_document(reader, customer_id, a, b, now, when))
 
 
@@ -91,9 +108,7 @@ def get_explanation(
 ) -> Any:
     """Every step of the rules for the month: incidents counted or not and why, tier, pro-rating, cap."""
     m = Month.parse(month, "month")
-    when = _as_of(as_of)
-    if when is None:
-        up_to_date(service, settings)
+    when = read_at(service, settings, as_of)
     reader, now = service.reader_at(when, customer_id)
     with service.view.reading():
         document = explain_month(reader, customer_id, m, now)

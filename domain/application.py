@@ -341,11 +341,19 @@ class CreditsApplication(Application[UUID]):
         month: str,
         channel: str,
         message: str,
+        filed_at: datetime | None = None,
         unit: Unit | None = None,
     ) -> Recorded:
+        """Record a claim; with `filed_at` (the caller's clock), a month that has not begun is refused."""
+
         def command(u: Unit) -> Recorded:
             candidate = Claim.file(
-                claim_id=claim_id, customer_id=customer_id, month=month, channel=channel, message=message
+                claim_id=claim_id,
+                customer_id=customer_id,
+                month=month,
+                channel=channel,
+                message=message,
+                filed_at=filed_at,
             )
             existing = u.get(Claim, claim_uuid(claim_id), creating=True)
             if existing is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -25,11 +26,23 @@ class Claim(Aggregate):
         return claim_uuid(claim_id)
 
     @classmethod
-    def file(cls, *, claim_id: str, customer_id: str, month: str, channel: str, message: str) -> Claim:
+    def file(
+        cls,
+        *,
+        claim_id: str,
+        customer_id: str,
+        month: str,
+        channel: str,
+        message: str,
+        filed_at: datetime | None = None,
+    ) -> Claim:
         _require_id(claim_id, "claim_id")
         _require_id(customer_id, "customer_id")
         m = Month.parse(month)
         check_month(m.year, m.month, "month")
+        if filed_at is not None and m > Month.of((filed_at.astimezone(UTC) + timedelta(hours=14)).date()):
+            # no time zone has begun that month yet: there is nothing to claim for
+            raise InvalidValueError("month", "must be a month that has begun: a claim is about a period of service")
         check_text(message, "message", 10_000, blank=True)
         if channel not in CHANNELS:
             raise InvalidValueError("channel", f"must be one of {', '.join(CHANNELS)}")

@@ -134,7 +134,7 @@ class CreditsService:
         self, customer_id: str, first: str, last: str, as_of: datetime | None = None, catch_up: bool = True
     ) -> dict[str, Any]:
         a, b = month_range(first, last)
-        if catch_up and as_of is None:
+        if catch_up:  # as-of answers read the views' index of facts too
             self.catch_up()
         reader, now = self.reader_at(as_of, customer_id)
         with self.view.reading():

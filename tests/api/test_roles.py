@@ -79,6 +79,8 @@ MATRIX = [
     ("POST", "/v1/billing/ledger/E000000001/acknowledgement", {"invoice_id": "INV-1"}, {"admin", "billing"}),
     ("GET", "/v1/audit/events", None, {"admin", "auditor"}),
     ("GET", "/v1/audit/verification", None, {"admin", "auditor"}),
+    ("GET", "/v1/audit/checkpoint", None, {"admin", "auditor"}),
+    ("POST", "/v1/audit/checkpoint/verification", {"position": 0, "digest": "0" * 64}, {"admin", "auditor"}),
 ]
 
 

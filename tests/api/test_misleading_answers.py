@@ -1,0 +1,63 @@
+"""Answers that used to mislead (issue 16): an unknown customer, a number read as a Unix time,
+a claim for a month that has not begun, a '+' that arrived as a space."""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.api.conftest import auth
+from tests.api.test_live_figures import CONTRACT
+
+
+@pytest.fixture
+def known(client: TestClient) -> TestClient:
+    assert client.post("/v1/contracts", json=CONTRACT, headers=auth("admin")).status_code == 201
+    return client
+
+
+def test_credits_of_an_unknown_customer_are_a_404(known: TestClient) -> None:
+    r = known.get("/v1/customers/nobody/credits?from=2025-01&to=2025-02", headers=auth("admin"))
+
+    assert r.status_code == 404
+    assert known.get("/v1/customers/acme/credits?from=2025-01&to=2025-02", headers=auth("admin")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("as_of", "hint"),
+    [
+        ("0.5", "RFC 3339"),
+        ("1700000000", "RFC 3339"),
+        ("2025-06-01", "RFC 3339"),
+        ("2025-06-01T00:00:00", "RFC 3339"),
+        ("2025-06-01T00:00:00+02:00", "%2B"),  # sent unencoded: the '+' arrives as a space
+    ],
+)
+def test_an_as_of_that_is_not_an_instant_is_refused_with_a_hint(known: TestClient, as_of: str, hint: str) -> None:
+    for path in ("/v1/customers/acme/credits?from=2025-01&to=2025-02", "/v1/billing/ledger", "/v1/audit/events"):
+        r = known.get(f"{path}{'&' if '?' in path else '?'}as_of={as_of}", headers=auth("admin"))
+
+        assert r.status_code == 422, (path, r.text)
+        assert hint in r.text, r.text
+
+
+def test_an_encoded_offset_is_read(known: TestClient) -> None:
+    r = known.get(
+        "/v1/customers/acme/credits?from=2025-01&to=2025-02&as_of=2026-01-01T02:00:00%2B02:00", headers=auth("admin")
+    )
+
+    assert r.status_code == 200, r.text
+    assert r.json()["as_of"] == "2026-01-01T00:00:00Z"
+
+
+def test_a_claim_for_a_month_that_has_not_begun_is_refused(known: TestClient) -> None:
+    body = {"claim_id": "c1", "month": "2090-01", "channel": "email", "message": "down"}
+
+    r = known.post("/v1/customers/acme/claims", json=body, headers=auth("admin"))
+
+    assert r.status_code == 422
+    assert r.json()["errors"][0]["field"] == "month"
+    assert (
+        known.post("/v1/customers/acme/claims", json={**body, "month": "2025-03"}, headers=auth("admin")).status_code
+        == 201
+    )
