@@ -5,10 +5,14 @@ from __future__ import annotations
 import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import anyio.to_thread
+import fastapi_offline
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from api import console, metrics, problems
 from api.body_guard import BodyGuard
@@ -62,7 +66,14 @@ def create_app(settings: Settings) -> FastAPI:
             service.close()
             app.state.service = None
 
-    app = FastAPI(title="sla-credits", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="sla-credits",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,  # served below from our own origin
+        redoc_url=None,
+    )
     app.state.settings = settings
     app.state.keys = keys
     problems.install(app)
@@ -118,6 +129,25 @@ def create_app(settings: Settings) -> FastAPI:
     for router in (contracts, incidents, maintenance, credits, reports, billing, audit):
         app.include_router(router)
     console.install(app, Sessions(keys, settings.console_session_seconds, settings.console_secret))
+
+    # Swagger UI from the fastapi-offline package's files, not a CDN: /docs works offline
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    app.mount("/docs-assets", StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="sla-credits API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/docs-assets/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> RedirectResponse:
+        # ReDoc's page loads its logo from a CDN: one documentation page, the offline one
+        return RedirectResponse("/docs", status_code=307)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

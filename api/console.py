@@ -668,7 +668,8 @@ def _audit_page(p: Page, **extra: Any) -> HTMLResponse:
     up_to_date(p.service, p.request.app.state.settings)
     from projections.audit import feed_page
 
-    feed = feed_page(p.service.app, p.service.recorded_links, after, PAGE_SIZE, p.as_of)
+    upto = None if p.as_of is None else p.service.position_known_at(p.as_of)
+    feed = feed_page(p.service.app, p.service.recorded_links, after, PAGE_SIZE, upto)
     return p.render(
         "audit.html",
         "audit",

@@ -138,7 +138,8 @@ def events(
     when = read_at(service, settings, as_of)
     if when is not None and when > datetime.now(UTC):
         raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
-    return feed_page(service.app, service.recorded_links, after, limit, when)
+    upto = None if when is None else service.position_known_at(when)
+    return feed_page(service.app, service.recorded_links, after, limit, upto)
 
 
 @audit.get("/verification", responses=errors(401, 403, 503))

@@ -29,7 +29,7 @@ def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known
     """The read model of `customer_id` as known at `known_at` (other customers left out)."""
     until = to_micros(known_at)
     own = view.select(
-        f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'customer' AND scope_key = ? AND recorded_at <= ?",
+        f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'customer' AND scope_key = ? AND known_from <= ?",
         (customer_id, until),
     )
     events = {r["position"]: _decode(mapper, r) for r in own}
@@ -44,11 +44,11 @@ def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known
     if services:
         marks = ", ".join("?" for _ in services)
         rows = view.select(
-            f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'service' AND scope_key IN ({marks}) AND recorded_at <= ?",
+            f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'service' AND scope_key IN ({marks}) AND known_from <= ?",
             (*services, until),
         )
         events.update((r["position"], _decode(mapper, r)) for r in rows)
-    rows = view.select(f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'ledger' AND recorded_at <= ?", (until,))
+    rows = view.select(f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'ledger' AND known_from <= ?", (until,))
     events.update((r["position"], _decode(mapper, r)) for r in rows)
 
     memory = MemoryCreditsView()

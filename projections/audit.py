@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 from eventsourcing.persistence import (
@@ -78,18 +77,15 @@ def chain(notifications: Iterator[Notification], previous: str = GENESIS) -> Ite
         yield n.id, link, fact
 
 
-def feed_page(
-    app: Any, recorded_links: Any, after: int, limit: int, known_at: datetime | None = None
-) -> dict[str, Any]:
-    """A page of the event feed: the facts after position `after`, each with its recorded link
-    (`recorded_links(after, last)` answers {position: link}); with `known_at`, only the facts
-    recorded at or before it."""
-    notifications = app.recorder.select_notifications(start=after, limit=limit, inclusive_of_start=False)
+def feed_page(app: Any, recorded_links: Any, after: int, limit: int, upto: int | None = None) -> dict[str, Any]:
+    """A page of the event feed: the facts after position `after` (up to `upto`, the last fact
+    known at an instant), each with its recorded link (`recorded_links(after, last)` answers
+    {position: link})."""
+    if upto is not None and upto <= after:
+        return {"events": [], "next_after": after}
+    notifications = app.recorder.select_notifications(start=after, limit=limit, stop=upto, inclusive_of_start=False)
     links = recorded_links(after, notifications[-1].id) if notifications else {}
-    facts = []
-    for _pos, _link, fact in chain(iter(notifications)):
-        if known_at is None or datetime.fromisoformat(fact["recorded_at"]) <= known_at:
-            facts.append({**fact, "link": links.get(fact["position"])})
+    facts = [{**fact, "link": links.get(fact["position"])} for _pos, _link, fact in chain(iter(notifications))]
     return {"events": facts, "next_after": notifications[-1].id if notifications else after}
 
 

@@ -76,10 +76,13 @@ class CreditsProjection(Projection[CreditsView]):
                 fact = fact_json(tracking.notification_id, stored)
                 model.put_link(tracking.notification_id, next_link(model.chain_head[1], fact))
             scope, key = self._scope(domain_event)
+            recorded_at = to_micros(domain_event.timestamp)
+            model.log_time = max(model.log_time, recorded_at)
             model.put_fact(
                 FactRow(
                     tracking.notification_id,
-                    to_micros(domain_event.timestamp),
+                    recorded_at,
+                    model.log_time,
                     scope,
                     key,
                     str(stored.originator_id),

@@ -127,6 +127,7 @@ class CreditsModel:
         self.all_facts: list[FactRow] = []
         # query-time replays (as of an instant) need neither the chain nor the fact index
         self.record_log = True
+        self.log_time = 0  # the latest recorded time of any fact so far (FactRow.known_from)
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
         self.changes = Changes()

@@ -198,6 +198,9 @@ class FactRow:
 
     position: int
     recorded_at: int  # microseconds since the epoch: the fact's timestamp
+    # the latest recorded time of this fact and every one before it: the instant from which the
+    # fact is known. It never goes backwards along the log, so "known at T" is always a prefix
+    known_from: int
     scope: str
     scope_key: str
     originator_id: str

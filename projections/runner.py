@@ -37,7 +37,8 @@ def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = 
 
 
 def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None) -> MemoryCreditsView:
-    """The read model from the log alone: every fact, or those recorded at or before `known_at`."""
+    """The read model from the log alone: every fact, or those known at `known_at`: the longest
+    prefix of the log whose facts were all recorded at or before it (FactRow.known_from)."""
     view = MemoryCreditsView()
     # one batch: every period is computed once, from the final facts, at the end
     last = upto if upto is not None else app.recorder.max_notification_id() or 0
@@ -46,7 +47,7 @@ def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int 
     projection = CreditsProjection(view)
     for event, tracking in recorded_events(app, upto=upto):
         if known_at is not None and event.timestamp > known_at:
-            continue
+            break  # this fact, and every later one, was not known yet
         projection.process_event(event, tracking)
     view.model.flush()
     view.latest_position = None

@@ -177,6 +177,12 @@ class CreditsService:
         with self.view.reading():
             return claims_report(reader, first, last, now, as_of)
 
+    def position_known_at(self, at: datetime) -> int:
+        """The last position of the log known at `at`: the longest prefix whose facts were all
+        recorded at or before it (FactRow.known_from; the views must be caught up)."""
+        rows = self.view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (to_micros(at),))
+        return int(rows[0]["p"] or 0)
+
     def recorded_links(self, after: int, last: int) -> dict[int, str]:
         """The hash chain's links the projection recorded for positions after..last."""
         rows = self.view.select(

@@ -101,9 +101,11 @@ DDL = [
         PRIMARY KEY (contract_id, month))""",
     "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS v_facts (
-        position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL, scope TEXT NOT NULL, scope_key TEXT NOT NULL,
+        position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL, known_from BIGINT NOT NULL,
+        scope TEXT NOT NULL, scope_key TEXT NOT NULL,
         originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, state TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS v_facts_scope ON v_facts (scope, scope_key, position)",
+    "CREATE INDEX IF NOT EXISTS v_facts_known ON v_facts (known_from)",
     "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # console sessions ended by signing out, until they would have expired (every worker checks)
     "CREATE TABLE IF NOT EXISTS console_signed_out (session_id TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
@@ -119,7 +121,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # (`upgrade_model`), so that no row written by older code survives an upgrade.
 # 2: periods count resolved incidents only (docs/decisions/0011); no `provisional` column.
 # 3: v_facts, the facts filed by customer and service (docs/decisions/0013).
-MODEL_VERSION = "3"
+# 4: v_facts.known_from: "known at T" is a prefix of the log (issue 16).
+MODEL_VERSION = "4"
 
 LEDGER_COLUMNS = (
     "seq",
@@ -356,6 +359,8 @@ class SQLCreditsView(CreditsView):
             c.execute("SELECT * FROM v_billed")
             for row in c.fetchall():
                 model.billed[(row["contract_id"], row["month"])] = row["run_id"]
+            c.execute("SELECT MAX(known_from) AS t FROM v_facts")
+            model.log_time = c.fetchone()["t"] or 0
             c.execute("SELECT position, link FROM v_chain ORDER BY position DESC LIMIT 1")
             head = c.fetchone()
             if head is not None:
@@ -500,7 +505,7 @@ class SQLCreditsView(CreditsView):
         else:
             c.executemany(sql("INSERT INTO v_chain VALUES (?, ?)"), ch.chain)
         c.executemany(
-            sql("INSERT INTO v_facts VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING"),
+            sql("INSERT INTO v_facts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING"),
             [tuple(f.__dict__.values()) for f in (model.all_facts if everything else ch.facts)],
         )
         claims = model.claims.keys() if everything else ch.claims

@@ -20,14 +20,23 @@ from api.app import create_app
 from api.settings import Settings
 from tests.api.conftest import KEYS, auth
 from tests.api.scenario import contract, incident
+from tests.conftest import fresh_postgres_database
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    db = Path(tmp_path_factory.mktemp("schemathesis")) / "credits.db"
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    if request.param == "sqlite":
+        url = f"sqlite:///{Path(tmp_path_factory.mktemp('schemathesis')) / 'credits.db'}"
+        yield from _served(url)
+    else:
+        for url in fresh_postgres_database():
+            yield from _served(url)
+
+
+def _served(url: str) -> Iterator[TestClient]:
     app = create_app(
         Settings(
-            database_url=f"sqlite:///{db}",
+            database_url=url,
             api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()),
             projection_batch_seconds=0.05,
         )
