@@ -68,7 +68,7 @@ def parse_as_of(text: str) -> datetime:
     return check_instant(datetime.fromisoformat(text.upper().replace("Z", "+00:00")), "as_of")
 
 
-@credits.get("/{customer_id}/credits", response_model=CreditsPublic, responses=errors(401, 403, 422, 503))
+@credits.get("/{customer_id}/credits", response_model=CreditsPublic, responses=errors(401, 403, 404, 422, 503))
 def get_credits(
     customer_id: str,
     first: FromMonth,

@@ -240,5 +240,5 @@ IMPORT_KINDS: dict[str, type[Body]] = {
 class CheckpointIn(Body):
     model_config = ConfigDict(extra="ignore")
 
-    position: StrictInt = Field(ge=0, description="The checkpoint's position")
+    position: StrictInt = Field(ge=0, le=2**62, description="The checkpoint's position")
     digest: str = Field(pattern=r"^[0-9a-f]{64}$", description="The log's digest at that position (hex SHA-256)")
