@@ -23,7 +23,7 @@ cli = typer.Typer(
     help=(
         "sla-credits: service credits decided by rule, not by volume.\n\n"
         "Every command reads SLACREDITS_DATABASE_URL (default: a SQLite file under ./data/). "
-        "Start with `sla-credits quickstart` for a demo service, or `sla-credits --help COMMAND`."
+        "Start with `sla-credits quickstart` for a demo service; `sla-credits COMMAND --help` tells more."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -54,6 +54,12 @@ def serve(
 
     settings = _settings()
     configure_logging(settings)
+    if not settings.api_key_list():
+        err.print(
+            "[bold red]No API keys are set[/]: every call but /healthz, /readyz and /metrics will answer 401.\n"
+            "Set SLACREDITS_API_KEYS to role:key pairs (roles: admin, ingest, account_manager, billing, auditor),\n"
+            "e.g. SLACREDITS_API_KEYS=admin:$(openssl rand -hex 16), or run `sla-credits quickstart` for a demo."
+        )
     if migrate_first:
         _migrate(settings)
     # metrics from every worker process, summed at /metrics (prometheus-client multiprocess mode)

@@ -88,7 +88,11 @@ class RequestContext:
             route = getattr(scope.get("route"), "path", None) or "unmatched"
             self.observe(scope["method"], route, status, elapsed)
             access.info(
-                "request",
+                "%s %s %s %.1fms",  # readable in text logs; the fields are in the JSON ones too
+                scope["method"],
+                scope["path"],
+                status,
+                elapsed * 1000,
                 extra={
                     "method": scope["method"],
                     "route": route,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import JSONResponse, Response
@@ -15,11 +16,13 @@ from api.deps import Service, require
 from api.responses import errors
 from api.routes_queries import MONTH, AsOf, Settings_, read_at, up_to_date
 from api.schemas import Body, CheckpointIn, Id, MonthText
-from domain.calendar import Month
-from domain.errors import InvalidValueError
+from domain.calendar import Month, to_micros
+from domain.errors import InvalidValueError, NotFoundError
 from projections.audit import feed_page
 from projections.billing import ledger_csv as csv_text
+from projections.queries import unbilled_periods
 from projections.verification import check_against, checkpoint, verify
+from projections.views import LEDGER_COLUMNS
 
 billing = APIRouter(prefix="/v1/billing", tags=["billing"])
 audit = APIRouter(prefix="/v1/audit", tags=["audit"])
@@ -73,14 +76,82 @@ def run_billing(
     )
 
 
+@dataclass(frozen=True)
+class LedgerFilter:
+    customer_id: str | None
+    month: str | None
+    kind: str | None
+    unacknowledged: bool
+
+
+def ledger_filter(
+    customer_id: Annotated[str | None, Query(description="Only this customer's entries")] = None,
+    month: Annotated[str | None, Query(pattern=MONTH, description="Only entries for this period, YYYY-MM")] = None,
+    kind: Annotated[Literal["credit", "adjustment"] | None, Query(description="Only this kind")] = None,
+    unacknowledged: Annotated[bool, Query(description="Only entries no invoice acknowledged yet")] = False,
+) -> LedgerFilter:
+    """Which entries: by customer, month, kind, and those no invoice acknowledged yet."""
+    return LedgerFilter(customer_id, month, kind, unacknowledged)
+
+
 def _ledger(
-    service: Service, settings: Settings_, after: str | None, limit: int, as_of: str | None
+    service: Service, settings: Settings_, after: str | None, limit: int, as_of: str | None, only: LedgerFilter
 ) -> tuple[list[dict[str, Any]], int]:
     seq = _after(after)
     reader, _ = service.reader_at(read_at(service, settings, as_of))
     with service.view.reading():
-        rows = reader.ledger_page(seq, limit)
+        rows = reader.ledger_rows(seq, limit, only.customer_id, only.month, only.kind, only.unacknowledged)
     return rows, int(str(rows[-1]["seq"])) if rows else seq
+
+
+@billing.get("/runs", responses=errors(401, 403, 422, 503))
+def list_runs(
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_LEDGER)],
+    month: Annotated[str | None, Query(pattern=MONTH, description="Only the runs for this month")] = None,
+) -> dict[str, Any]:
+    """Every billing run in order: month, when, how many entries and their sums by currency and kind."""
+    up_to_date(service, settings)
+    with service.view.reading():
+        return {"runs": [r.doc() for r in service.reader.runs(month)]}
+
+
+@billing.get("/runs/{run_id}", responses=errors(401, 403, 404, 503))
+def get_run(
+    run_id: str, service: Service, settings: Settings_, _: Annotated[str, Depends(READ_LEDGER)]
+) -> dict[str, Any]:
+    """One billing run with every entry it issued."""
+    up_to_date(service, settings)
+    with service.view.reading():
+        found = [r for r in service.reader.runs() if r.run_id == run_id]
+        if not found:
+            raise NotFoundError("run_id", f"no billing run {run_id!r}")
+        rows = service.view.select("SELECT * FROM v_ledger WHERE run_id = ? ORDER BY seq", (run_id,))
+    entries = [{k: r[k] for k in LEDGER_COLUMNS if k != "seq"} for r in rows]
+    return {**found[0].doc(), "entries_issued": entries}
+
+
+@billing.get("/unbilled", responses=errors(401, 403, 422, 503))
+def unbilled(
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_LEDGER)],
+    after: Annotated[str, Query(description="The next_cursor of the previous page (a customer id)")] = "",
+    limit: Annotated[int, Query(ge=1, le=500, description="Customers per page")] = 100,
+) -> dict[str, Any]:
+    """Periods that have ended and are closed but no billing run has issued yet, a page of customers at a time."""
+    up_to_date(service, settings)
+    issued = service.app.issued_periods()
+    first = min((Month.parse(m) for _, m in issued), default=None)
+    with service.view.reading():
+        customers = [c for c in service.reader.customers() if c > after][:limit]
+        periods = unbilled_periods(service.reader, customers, to_micros(datetime.now(UTC)), first)
+    return {
+        "billing_started_with": None if first is None else str(first),
+        "periods": periods,
+        "next_cursor": customers[-1] if len(customers) == limit else None,
+    }
 
 
 @billing.get("/ledger", responses=errors(401, 403, 422, 503))
@@ -88,12 +159,13 @@ def ledger(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(READ_LEDGER)],
+    only: Annotated[LedgerFilter, Depends(ledger_filter)],
     after: Annotated[str | None, Query(description="The next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     as_of: AsOf = None,
 ) -> dict[str, Any]:
     """Every ledger entry in issue order, a page at a time; poll with the last next_cursor."""
-    rows, last = _ledger(service, settings, after, limit, as_of)
+    rows, last = _ledger(service, settings, after, limit, as_of, only)
     return {"entries": [{k: v for k, v in r.items() if k != "seq"} for r in rows], "next_cursor": _cursor(last)}
 
 
@@ -106,12 +178,13 @@ def ledger_csv(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(READ_LEDGER)],
+    only: Annotated[LedgerFilter, Depends(ledger_filter)],
     after: Annotated[str | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=100_000)] = 10_000,
     as_of: AsOf = None,
 ) -> Response:
     """The same entries as CSV, for spreadsheets."""
-    rows, last = _ledger(service, settings, after, limit, as_of)
+    rows, last = _ledger(service, settings, after, limit, as_of, only)
     return Response(csv_text(rows), media_type="text/csv", headers={"X-Next-Cursor": _cursor(last)})
 
 

@@ -238,7 +238,7 @@ class CreditsProjection(Projection[CreditsView]):
 
     @_apply.register(LedgerRunIssued)
     def _run_issued(self, e: Any) -> None:
-        self.view.model.put_run(e.run_id, _instant(e.issued_at), e.entries, e.covered)
+        self.view.model.put_run(e.run_id, _instant(e.issued_at), e.entries, e.covered, e.month, e.left)
 
     @_apply.register(LedgerAcknowledged)
     def _acknowledged(self, e: Any) -> None:

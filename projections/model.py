@@ -25,7 +25,7 @@ from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.audit import GENESIS
-from projections.records import ClaimRow, FactRow, PeriodRow, YearRow, line_rows
+from projections.records import ClaimRow, FactRow, PeriodRow, RunRow, YearRow, line_rows
 
 # Stored rows do not depend on "now": they count resolved incidents only, and every month
 # with such downtime is stored, begun or not (the queries leave out months not begun).
@@ -47,6 +47,7 @@ class Changes:
     claims: set[str] = field(default_factory=set)
     ledger: set[str] = field(default_factory=set)
     billed: set[tuple[str, str]] = field(default_factory=set)
+    runs: set[str] = field(default_factory=set)
     chain: list[tuple[int, str]] = field(default_factory=list)
     facts: list[FactRow] = field(default_factory=list)
 
@@ -121,6 +122,7 @@ class CreditsModel:
         self.claims: dict[str, ClaimRow] = {}
         self.ledger: dict[str, dict[str, object]] = {}  # entry_id -> row (v_ledger columns)
         self.billed: dict[tuple[str, str], str] = {}  # (contract, month) -> first run covering it
+        self.runs: dict[str, RunRow] = {}
         self.chain_head: tuple[int, str] = (0, GENESIS)  # the last position chained and its link
         self.keep_chain = False  # replays keep every link and fact row, to write a whole store at once
         self.full_chain: list[tuple[int, str]] = []
@@ -258,7 +260,23 @@ class CreditsModel:
             c = self.contracts[cid]
             self._recompute(c, self._months_touched(c, new.starts_at, new.ends_at))
 
-    def put_run(self, run_id: str, issued_at: str, entries: list[dict[str, object]], covered: list[str]) -> None:
+    def put_run(
+        self,
+        run_id: str,
+        issued_at: str,
+        entries: list[dict[str, object]],
+        covered: list[str],
+        month: str = "",
+        left: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        totals: dict[str, dict[str, int]] = {}
+        for e in entries:
+            by_kind = totals.setdefault(str(e["currency"]), {"credit": 0, "adjustment": 0})
+            by_kind[str(e["kind"])] += int(str(e["amount_minor"]))
+        self.runs[run_id] = RunRow(
+            run_id, len(self.runs) + 1, month, issued_at, len(entries), len(covered), tuple(sorted(left)), totals
+        )
+        self.changes.runs.add(run_id)
         for e in entries:
             entry_id = str(e["entry_id"])
             self.ledger[entry_id] = {

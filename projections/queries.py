@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.calendar import Month, Window, contract_year_start, local_date, months_between
+from domain.calendar import Month, Window, contract_year_start, local_date, months_between, zone
 from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
@@ -292,3 +292,37 @@ def customer_summary(reader: Reader, customer_id: str, now: int, claims_filed: i
         "years": years,
         "claims": claims_filed,
     }
+
+
+UTC_ZONE = zone("UTC")
+
+
+def unbilled_periods(
+    reader: Reader, customer_ids: list[str], now: int, first_billed: Month | None
+) -> list[dict[str, Any]]:
+    """Every `closed` period of these customers (ended, no unresolved incident, no run covered
+    it), from each contract's first month: what billing has not issued yet, and whether the next
+    run issues it (from the first billed month on, RULES.md) or it precedes billing."""
+    out: list[dict[str, Any]] = []
+    for customer_id in customer_ids:
+        contracts = reader.contracts_of(customer_id)
+        if not contracts:
+            continue
+        first = min(Month.of(c.starts_on) for c in contracts)
+        last = Month.of(local_date(now, UTC_ZONE))
+        for a in range(0, (last.year - first.year) * 12 + last.month - first.month + 1, 120):
+            doc = credits_document(reader, customer_id, first.plus(a), min(first.plus(a + 119), last), now)
+            for p in doc["periods"]:
+                if p["status"] == "closed":
+                    billable = first_billed is not None and Month.parse(p["month"]) >= first_billed
+                    out.append(
+                        {
+                            "customer_id": customer_id,
+                            "contract_id": p["contract_id"],
+                            "month": p["month"],
+                            "currency": p["currency"],
+                            "granted_minor": p["granted_minor"],
+                            "issued_by_next_run": billable,
+                        }
+                    )
+    return out

@@ -14,6 +14,7 @@ from projections.records import (
     ClaimRow,
     LineRow,
     PeriodRow,
+    RunRow,
     YearRow,
     contract_from_doc,
     incident_from_doc,
@@ -41,9 +42,16 @@ class Reader(Protocol):
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]: ...
     def ledger_rows(
-        self, after: int, limit: int, customer_id: str | None = None, month: str | None = None, kind: str | None = None
+        self,
+        after: int,
+        limit: int,
+        customer_id: str | None = None,
+        month: str | None = None,
+        kind: str | None = None,
+        unacknowledged: bool = False,
     ) -> list[dict[str, object]]: ...
     def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]: ...
+    def runs(self, month: str | None = None) -> list[RunRow]: ...
     def services(self) -> list[str]: ...
 
 
@@ -113,7 +121,13 @@ class ModelReader:
         return {k for k in self.model.billed if k[0] in ids}
 
     def ledger_rows(
-        self, after: int, limit: int, customer_id: str | None = None, month: str | None = None, kind: str | None = None
+        self,
+        after: int,
+        limit: int,
+        customer_id: str | None = None,
+        month: str | None = None,
+        kind: str | None = None,
+        unacknowledged: bool = False,
     ) -> list[dict[str, object]]:
         rows = [
             r
@@ -121,8 +135,12 @@ class ModelReader:
             if (customer_id is None or r["customer_id"] == customer_id)
             and (month is None or r["month"] == month)
             and (kind is None or r["kind"] == kind)
+            and (not unacknowledged or r["invoice_id"] is None)
         ]
         return rows[:limit]
+
+    def runs(self, month: str | None = None) -> list[RunRow]:
+        return sorted((r for r in self.model.runs.values() if month in (None, r.month)), key=lambda r: r.seq)
 
     def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]:
         found = [i for i in self.model.incidents.values() if service is None or i.service == service]
@@ -278,9 +296,17 @@ class SQLReader:
         return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
 
     def ledger_rows(
-        self, after: int, limit: int, customer_id: str | None = None, month: str | None = None, kind: str | None = None
+        self,
+        after: int,
+        limit: int,
+        customer_id: str | None = None,
+        month: str | None = None,
+        kind: str | None = None,
+        unacknowledged: bool = False,
     ) -> list[dict[str, object]]:
         where, params = ["seq > ?"], [after]
+        if unacknowledged:
+            where.append("invoice_id IS NULL")
         for column, value in (("customer_id", customer_id), ("month", month), ("kind", kind)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -289,6 +315,11 @@ class SQLReader:
             f"SELECT * FROM v_ledger WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", (*params, limit)
         )
         return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
+
+    def runs(self, month: str | None = None) -> list[RunRow]:
+        where, params = ("WHERE month = ?", (month,)) if month else ("", ())
+        rows = self.view.select(f"SELECT doc FROM v_runs {where} ORDER BY seq", params)
+        return [RunRow.from_doc(json.loads(r["doc"])) for r in rows]
 
     def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]:
         where, params = ("WHERE service = ?", (service,)) if service else ("", ())

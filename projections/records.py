@@ -210,6 +210,27 @@ class FactRow:
 
 
 @dataclass(frozen=True)
+class RunRow:
+    """A billing run: its month, when it was issued, what it issued (sums by currency and kind)."""
+
+    run_id: str
+    seq: int
+    month: str
+    issued_at: str
+    entries: int
+    covered: int
+    left_contracts: tuple[str, ...]
+    totals: dict[str, dict[str, int]]
+
+    def doc(self) -> dict[str, Any]:
+        return {**self.__dict__, "left_contracts": list(self.left_contracts)}
+
+    @classmethod
+    def from_doc(cls, d: dict[str, Any]) -> RunRow:
+        return cls(**{**d, "left_contracts": tuple(d["left_contracts"])})
+
+
+@dataclass(frozen=True)
 class ClaimRow:
     claim_id: str
     customer_id: str

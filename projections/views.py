@@ -33,6 +33,7 @@ from projections.records import (
     ClaimRow,
     LineRow,
     PeriodRow,
+    RunRow,
     YearRow,
     contract_doc,
     contract_from_doc,
@@ -53,6 +54,7 @@ VIEW_TABLES = (
     "v_claims",
     "v_ledger",
     "v_billed",
+    "v_runs",
     "v_chain",
     "v_facts",
 )
@@ -100,6 +102,9 @@ DDL = [
         contract_id TEXT NOT NULL, month TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS v_runs (
+        run_id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, month TEXT NOT NULL, issued_at TEXT NOT NULL,
+        doc TEXT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS v_facts (
         position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL, known_from BIGINT NOT NULL,
         scope TEXT NOT NULL, scope_key TEXT NOT NULL,
@@ -122,7 +127,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 2: periods count resolved incidents only (docs/decisions/0011); no `provisional` column.
 # 3: v_facts, the facts filed by customer and service (docs/decisions/0013).
 # 4: v_facts.known_from: "known at T" is a prefix of the log (issue 16).
-MODEL_VERSION = "4"
+# 5: v_runs, the billing runs.
+MODEL_VERSION = "5"
 
 LEDGER_COLUMNS = (
     "seq",
@@ -356,6 +362,10 @@ class SQLCreditsView(CreditsView):
             c.execute("SELECT * FROM v_ledger")
             for row in c.fetchall():
                 model.ledger[row["entry_id"]] = {k: row[k] for k in LEDGER_COLUMNS}
+            c.execute("SELECT doc FROM v_runs")
+            for row in c.fetchall():
+                run = RunRow.from_doc(json.loads(row["doc"]))
+                model.runs[run.run_id] = run
             c.execute("SELECT * FROM v_billed")
             for row in c.fetchall():
                 model.billed[(row["contract_id"], row["month"])] = row["run_id"]
@@ -494,6 +504,11 @@ class SQLCreditsView(CreditsView):
                 "invoice_id = excluded.invoice_id, applied_at = excluded.applied_at"
             ),
             [tuple(model.ledger[k][col] for col in LEDGER_COLUMNS) for k in sorted(ledger)],
+        )
+        runs = model.runs.keys() if everything else ch.runs
+        c.executemany(
+            sql("INSERT INTO v_runs VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"),
+            [(r.run_id, r.seq, r.month, r.issued_at, dumps(r.doc())) for r in (model.runs[k] for k in sorted(runs))],
         )
         billed = model.billed.keys() if everything else ch.billed
         c.executemany(

@@ -191,3 +191,86 @@ def test_as_of_on_the_ledger_the_report_and_the_event_feed(client: TestClient) -
     assert feed_then == feed_now[: len(feed_then)]
     assert len(csv_then.splitlines()) == 2
     assert future.status_code == 422 and future.json()["errors"][0]["field"] == "as_of"
+
+
+def test_the_ledger_filters_by_customer_month_kind_and_acknowledgement(client: TestClient) -> None:
+    from tests.api.test_live_figures import CONTRACT
+
+    admin = auth("admin")
+    for customer in ("acme", "beta"):
+        body = {**CONTRACT, "contract_id": f"k-{customer}", "customer_id": customer}
+        assert client.post("/v1/contracts", json=body, headers=admin).status_code == 201
+    for month in ("03", "04"):
+        hour = {"incident_id": f"i{month}", "service": "api", "regions": [], "severity": "outage"}
+        hour |= {"started_at": f"2025-{month}-10T00:00:00Z", "ended_at": f"2025-{month}-10T01:00:00Z"}
+        assert client.post("/v1/incidents", json=hour, headers=admin).status_code == 201
+        assert client.post("/v1/billing/runs", json={"month": f"2025-{month}"}, headers=admin).status_code == 201
+    first = client.get("/v1/billing/ledger?customer_id=acme&month=2025-03", headers=admin).json()["entries"]
+    assert [(e["customer_id"], e["month"], e["kind"]) for e in first] == [("acme", "2025-03", "credit")]
+    ack = {"invoice_id": "INV-1"}
+    assert (
+        client.post(f"/v1/billing/ledger/{first[0]['entry_id']}/acknowledgement", json=ack, headers=admin).status_code
+        == 200
+    )
+
+    open_entries = client.get("/v1/billing/ledger?unacknowledged=true", headers=admin).json()["entries"]
+    credits = client.get("/v1/billing/ledger?kind=credit&customer_id=beta", headers=admin).json()["entries"]
+    csv_text = client.get("/v1/billing/ledger.csv?customer_id=beta&month=2025-04", headers=admin).text
+
+    assert len(open_entries) == 3 and all(e["invoice_id"] is None for e in open_entries)
+    assert [(e["customer_id"], e["month"]) for e in credits] == [("beta", "2025-03"), ("beta", "2025-04")]
+    assert csv_text.count("\n") == 2 and "beta" in csv_text
+    assert client.get("/v1/billing/ledger?kind=refund", headers=admin).status_code == 422
+
+
+def test_billing_runs_are_listed_and_read_one_by_one(client: TestClient) -> None:
+    from tests.api.test_live_figures import CONTRACT
+
+    admin = auth("admin")
+    assert client.post("/v1/contracts", json=CONTRACT, headers=admin).status_code == 201
+    hour = {"incident_id": "i1", "service": "api", "regions": [], "severity": "outage"}
+    hour |= {"started_at": "2025-03-10T00:00:00Z", "ended_at": "2025-03-10T01:00:00Z"}
+    assert client.post("/v1/incidents", json=hour, headers=admin).status_code == 201
+    first = client.post("/v1/billing/runs", json={"month": "2025-03"}, headers=admin).json()
+    second = client.post("/v1/billing/runs", json={"month": "2025-04"}, headers=admin).json()
+
+    runs = client.get("/v1/billing/runs", headers=auth("billing")).json()["runs"]
+    march = client.get("/v1/billing/runs?month=2025-03", headers=auth("auditor")).json()["runs"]
+    one = client.get(f"/v1/billing/runs/{first['run_id']}", headers=auth("billing")).json()
+
+    assert [r["run_id"] for r in runs] == [first["run_id"], second["run_id"]]
+    assert [r["run_id"] for r in march] == [first["run_id"]]
+    # one hour in March: 99.865591 % -> 10 % of 10000
+    assert one["totals"] == {"USD": {"credit": 1000, "adjustment": 0}} and one["entries"] == 1
+    assert [e["amount_minor"] for e in one["entries_issued"]] == [1000]
+    assert client.get("/v1/billing/runs/RUN-nope", headers=admin).status_code == 404
+
+
+def test_closed_periods_not_issued_yet_are_listed_until_a_run_issues_them(client: TestClient) -> None:
+    from tests.api.test_live_figures import CONTRACT
+
+    admin = auth("admin")
+    assert client.post("/v1/contracts", json={**CONTRACT, "starts_on": "2025-01-01"}, headers=admin).status_code == 201
+    hour = {"incident_id": "i1", "service": "api", "regions": [], "severity": "outage"}
+    hour |= {"started_at": "2025-03-10T00:00:00Z", "ended_at": "2025-03-10T01:00:00Z"}
+    assert client.post("/v1/incidents", json=hour, headers=admin).status_code == 201
+    before = client.get("/v1/billing/unbilled", headers=auth("billing")).json()
+    assert before["billing_started_with"] is None
+    march = [p for p in before["periods"] if p["month"] == "2025-03"]
+    assert march == [
+        {
+            "customer_id": "acme",
+            "contract_id": "k1",
+            "month": "2025-03",
+            "currency": "USD",
+            "granted_minor": 1000,
+            "issued_by_next_run": False,
+        }
+    ]
+
+    assert client.post("/v1/billing/runs", json={"month": "2025-02"}, headers=admin).status_code == 201
+    after = client.get("/v1/billing/unbilled", headers=auth("billing")).json()
+
+    assert after["billing_started_with"] == "2025-02"
+    months = {p["month"]: p["issued_by_next_run"] for p in after["periods"]}
+    assert "2025-02" not in months and months["2025-01"] is False and months["2025-03"] is True

@@ -75,6 +75,9 @@ MATRIX = [
     ("GET", "/v1/reports/claims?from=2025-01&to=2025-03", None, {"admin", "account_manager", "auditor"}),
     ("POST", "/v1/billing/runs", {"month": "2025-03"}, {"admin", "billing"}),
     ("GET", "/v1/billing/ledger", None, {"admin", "billing", "auditor"}),
+    ("GET", "/v1/billing/runs", None, {"admin", "billing", "auditor"}),
+    ("GET", "/v1/billing/unbilled", None, {"admin", "billing", "auditor"}),
+    ("GET", "/v1/billing/runs/RUN-000001-2025-01", None, {"admin", "billing", "auditor"}),
     ("GET", "/v1/billing/ledger.csv", None, {"admin", "billing", "auditor"}),
     ("POST", "/v1/billing/ledger/E000000001/acknowledgement", {"invoice_id": "INV-1"}, {"admin", "billing"}),
     ("GET", "/v1/audit/events", None, {"admin", "auditor"}),
@@ -126,7 +129,8 @@ def test_every_endpoint_checks_every_role(world: TestClient) -> None:
             .replace("/m/", "/{maintenance_id}/")
             .replace("/a/", "/{customer_id}/")
             .replace("2025-03/", "{month}/")
-            .replace("E000000001", "{entry_id}"),
+            .replace("E000000001", "{entry_id}")
+            .replace("RUN-000001-2025-01", "{run_id}"),
         )
         for m, p in set(seen)
     }
