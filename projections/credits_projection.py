@@ -234,7 +234,7 @@ class CreditsProjection(Projection[CreditsView]):
 
     @_apply.register(ClaimFiled)
     def _filed(self, e: Any) -> None:
-        self.view.model.put_claim(ClaimRow(e.claim_id, e.customer_id, e.month, e.channel, e.timestamp.isoformat()))
+        self.view.model.put_claim(ClaimRow(e.claim_id, e.customer_id, e.month, e.channel, _instant(e.timestamp)))
 
     @_apply.register(LedgerRunIssued)
     def _run_issued(self, e: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from domain.calendar import Month, Window, from_micros
 from domain.credit import LineStep, PeriodStep, plain_decimal
 from domain.errors import NotFoundError
-from projections.queries import ContractFigures, compute_live
+from projections.queries import ContractFigures, compute_live, whole_or_decimal
 from projections.readers import Reader
 from projections.records import LineRow
 
@@ -82,8 +82,8 @@ def _line(line: LineStep, window: Window, terms_weight: str, now: int) -> dict[s
             {"start": _instant(s.start), "end": _instant(s.end), "weight": plain_decimal(s.weight)}
             for s in line.downtime.excluded_by_maintenance
         ],
-        "measured_seconds": row.measured_seconds,
-        "month_seconds": row.month_seconds,
+        "measured_seconds": whole_or_decimal(row.measured_seconds),
+        "month_seconds": whole_or_decimal(row.month_seconds),
         "downtime_seconds": row.downtime_seconds,
         "uptime_percent": row.uptime_percent,
         "tier": None if line.tier.tier_index is None else line.tier.tier_index,
@@ -120,7 +120,7 @@ def explain_month(reader: Reader, customer_id: str, month: Month, now: int) -> d
             if cap_minor is None
             else cap_minor - sum(g.granted_minor for g in allocation.grants if g.month < month)
         )
-        weight = plain_decimal(step.in_effect.terms.degraded_weight)
+        weight = str(step.in_effect.terms.degraded_weight)
         periods.append(
             {
                 "contract_id": c.contract_id,
@@ -135,7 +135,7 @@ def explain_month(reader: Reader, customer_id: str, month: Month, now: int) -> d
                 "degraded_weight": weight,
                 "maintenance_notice_hours": step.in_effect.terms.maintenance_notice_hours,
                 "credit_tiers": [
-                    {"below_percent": plain_decimal(t.below_percent), "credit_percent": plain_decimal(t.credit_percent)}
+                    {"below_percent": str(t.below_percent), "credit_percent": str(t.credit_percent)}
                     for t in step.in_effect.terms.credit_tiers
                 ],
                 "lines": [_line(line, step.window, weight, now) for line in step.lines],

@@ -150,7 +150,8 @@ class ContractFigures:
         return (row.granted_minor, row.capped_minor) if row is not None else (0, 0)
 
 
-def _number(text: str) -> int | str:
+def whole_or_decimal(text: str) -> int | str:
+    """Seconds as every answer gives them: an integer when whole, else the exact decimal string."""
     value = Decimal(text)
     return int(value) if value == value.to_integral_value() else text
 
@@ -159,7 +160,7 @@ def line_json(line: LineRow) -> dict[str, Any]:
     return {
         "service": line.service,
         "region": line.region,
-        "measured_seconds": _number(line.measured_seconds),
+        "measured_seconds": whole_or_decimal(line.measured_seconds),
         "downtime_seconds": line.downtime_seconds,
         "uptime_percent": line.uptime_percent,
         "credit_percent": line.credit_percent,
@@ -251,7 +252,7 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     return {
         "from_month": str(first),
         "to_month": str(last),
-        "as_of": None if as_of is None else as_of.isoformat(),
+        "as_of": None if as_of is None else as_of.isoformat().replace("+00:00", "Z"),
         "customers": rows,
     }
 

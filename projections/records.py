@@ -150,7 +150,7 @@ class LineRow:
             plain_decimal(Decimal(line.month_micros).scaleb(-6)),
             plain_decimal(line.downtime.downtime_seconds),
             line.tier.uptime_text,
-            plain_decimal(line.tier.credit_percent),
+            str(line.tier.credit_percent),  # as the contract writes it
             line.fee_minor,
             line.credit_minor,
         )

@@ -61,3 +61,26 @@ def test_a_claim_for_a_month_that_has_not_begun_is_refused(known: TestClient) ->
         known.post("/v1/customers/acme/claims", json={**body, "month": "2025-03"}, headers=auth("admin")).status_code
         == 201
     )
+
+
+def test_one_representation_for_seconds_decimals_and_instants(client: TestClient) -> None:
+    body = {**CONTRACT, "terms": {"credit_tiers": [{"below_percent": "99.0", "credit_percent": "25.0"}]}}
+    assert client.post("/v1/contracts", json=body, headers=auth("admin")).status_code == 201
+    outage = {"incident_id": "i1", "service": "api", "regions": [], "severity": "outage"}
+    outage |= {"started_at": "2025-03-10T00:00:00+02:00", "ended_at": "2025-03-11T00:00:00+02:00"}
+    assert client.post("/v1/incidents", json=outage, headers=auth("admin")).status_code == 201
+    claim = {"claim_id": "c1", "month": "2025-03", "channel": "email", "message": "down"}
+    assert client.post("/v1/customers/acme/claims", json=claim, headers=auth("admin")).status_code == 201
+
+    explanation = client.get("/v1/customers/acme/periods/2025-03/explanation", headers=auth("admin")).json()
+    credits = client.get("/v1/customers/acme/credits?from=2025-03&to=2025-03", headers=auth("admin")).json()
+    report = client.get(
+        "/v1/reports/claims?from=2025-03&to=2025-03&as_of=2026-01-01T01:00:00%2B01:00", headers=auth("admin")
+    ).json()
+
+    text = str(explanation)
+    (line,) = credits["periods"][0]["lines"]
+    assert line["measured_seconds"] == 2678400 and line["credit_percent"] == "25.0"  # as the contract writes it
+    assert "'measured_seconds': 2678400" in text and "'below_percent': '99.0'" in text
+    assert "+00:00" not in text and "+02:00" not in text  # instants always ...Z
+    assert report["as_of"] == "2026-01-01T00:00:00Z"
