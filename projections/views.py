@@ -258,9 +258,20 @@ class SQLCreditsView(CreditsView):
         return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
 
     def create_view_tables(self) -> None:
+        """Create what is missing. An index on a column that a table of an older MODEL_VERSION
+        lacks is left for the writer's upgrade (which recreates the table): every process must
+        be able to start on an old store, so that the writer can upgrade it."""
         with self.cursor(commit=True) as c:
             for statement in DDL:
-                c.execute(statement)
+                if not statement.startswith("CREATE INDEX"):
+                    c.execute(statement)
+        for statement in DDL:
+            if statement.startswith("CREATE INDEX"):
+                try:
+                    with self.cursor(commit=True) as c:
+                        c.execute(statement)
+                except (OperationalError, ProgrammingError):
+                    pass  # a column of a newer version: the writer's upgrade creates it
 
     def upgrade_model(self) -> bool:
         """Called by the one writer before it projects: if the rows were written by a projection

@@ -18,6 +18,13 @@ def test_views_of_an_older_projection_are_rebuilt_by_the_writer(store_url: str) 
         c.execute("DELETE FROM v_meta")
         c.execute("ALTER TABLE v_periods ADD COLUMN provisional INTEGER NOT NULL DEFAULT 0")
         c.execute("UPDATE v_periods SET credit_minor = 999999, provisional = 1")
+        # and a view of version 3, without a column a newer index needs
+        c.execute("DROP TABLE v_facts")
+        c.execute("CREATE TABLE v_facts (position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL)")
+    service.close()
+    service = CreditsService(store_url)  # every process can start on the old store
+    s = Scenario(service.app)
+    s.n = 1
     s.incident(utc(2025, 4, 10), utc(2025, 4, 10, 0, 5))
 
     catch_up(service.app, service.view)
