@@ -12,6 +12,7 @@ import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 
 from api import console, metrics, problems
@@ -32,6 +33,13 @@ DESCRIPTION = """Service credits decided by rule, not by volume.
 Authorize with an API key (`Authorization: Bearer <key>`); the roles are admin, ingest,
 account_manager, billing and auditor. Every error is `application/problem+json`.
 """
+
+
+def operation_id(route: APIRoute) -> str:
+    """Short, stable operation ids for generated clients: the handler's name in camelCase
+    (`get_credits` -> `getCredits`, `list_ledger_entries` -> `listLedgerEntries`)."""
+    head, *rest = route.name.strip("_").split("_")
+    return head + "".join(part.capitalize() for part in rest)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -67,6 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.state.service = None
 
     app = FastAPI(
+        generate_unique_id_function=operation_id,
         title="sla-credits",
         version="0.1.0",
         description=DESCRIPTION,

@@ -33,7 +33,13 @@ from domain.incident import incident_uuid
 from projections.audit import find_digest
 from projections.billing import ledger_csv as csv_text
 from projections.explanation import explain_month
-from projections.queries import affected_contracts, credits_document, customer_summary
+from projections.queries import (
+    affected_contracts,
+    claims_by_customer,
+    credits_document,
+    customer_summary,
+    matching_customers,
+)
 from projections.service import CreditsService, month_range
 from projections.verification import notifications, verify
 
@@ -262,17 +268,8 @@ def customers(request: Request, q: str = "") -> HTMLResponse:
     page_number = max(1, _whole(request, "page", 1))
     reader, now = p.reader()
     with p.service.view.reading():
-        claims: dict[str, int] = {}
-        for claim in reader.claims():
-            claims[claim.customer_id] = claims.get(claim.customer_id, 0) + 1
-        found = []
-        needle = q.strip().lower()
-        for customer_id in reader.customers():
-            contracts = reader.contracts_of(customer_id)
-            name = contracts[0].customer_name if contracts else customer_id
-            if needle and needle not in customer_id.lower() and needle not in name.lower():
-                continue
-            found.append(customer_id)
+        claims = claims_by_customer(reader)
+        found = matching_customers(reader, q)
         pages = max(1, -(-len(found) // PAGE_SIZE))
         rows = []
         for customer_id in found[(page_number - 1) * PAGE_SIZE : page_number * PAGE_SIZE]:

@@ -133,7 +133,7 @@ def get_run(
 
 
 @billing.get("/unbilled", responses=errors(401, 403, 422, 503))
-def unbilled(
+def list_unbilled_periods(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(READ_LEDGER)],
@@ -155,7 +155,7 @@ def unbilled(
 
 
 @billing.get("/ledger", responses=errors(401, 403, 422, 503))
-def ledger(
+def list_ledger_entries(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(READ_LEDGER)],
@@ -174,7 +174,7 @@ def ledger(
     response_class=Response,
     responses={200: {"content": {"text/csv": {}}, "description": "The entries as CSV"}, **errors(401, 403, 422, 503)},
 )
-def ledger_csv(
+def get_ledger_csv(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(READ_LEDGER)],
@@ -189,7 +189,7 @@ def ledger_csv(
 
 
 @billing.post("/ledger/{entry_id}/acknowledgement", responses=errors(401, 403, 404, 409, 422, 503))
-def acknowledge(
+def acknowledge_ledger_entry(
     entry_id: str, body: Acknowledgement, service: Service, _: Annotated[str, Depends(RUN)]
 ) -> dict[str, Any]:
     """Record the invoice an entry landed on; the same again is 200, another invoice 409."""
@@ -198,7 +198,7 @@ def acknowledge(
 
 
 @audit.get("/events", responses=errors(401, 403, 422, 503))
-def events(
+def list_audit_events(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(AUDIT)],
@@ -216,7 +216,7 @@ def events(
 
 
 @audit.get("/verification", responses=errors(401, 403, 503))
-def verification(service: Service, settings: Settings_, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
+def get_verification(service: Service, settings: Settings_, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
     """Rebuild every read model from the log alone, compare with the live views, and digest the log."""
     up_to_date(service, settings)
     position = service.position() or 0

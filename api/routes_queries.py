@@ -19,7 +19,7 @@ from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError, NotFoundError
 from domain.limits import check_instant
 from projections.explanation import explain_month
-from projections.queries import credits_document
+from projections.queries import claims_by_customer, credits_document, customer_summary, matching_customers
 from projections.service import CreditsService, month_range
 
 credits = APIRouter(prefix="/v1/customers", tags=["credits"])
@@ -66,6 +66,27 @@ def parse_as_of(text: str) -> datetime:
     if not _RFC3339.match(text):
         raise InvalidValueError("as_of", "must be an RFC 3339 instant with an offset, e.g. 2026-03-01T00:00:00Z")
     return check_instant(datetime.fromisoformat(text.upper().replace("Z", "+00:00")), "as_of")
+
+
+@credits.get("", responses=errors(401, 403, 422, 503))
+def list_customers(
+    service: Service,
+    settings: Settings_,
+    _: Annotated[str, Depends(READ_CREDITS)],
+    q: Annotated[str, Query(max_length=200, description="Part of the customer's id or name, any case")] = "",
+    after: Annotated[str, Query(max_length=200, description="The next_cursor of the previous page")] = "",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> dict[str, Any]:
+    """Customers by id or name, a page at a time: contracts, credit granted in the current contract
+    year, cap used, claims filed (what the console's list shows)."""
+    up_to_date(service, settings)
+    now = to_micros(datetime.now(UTC))
+    with service.view.reading():
+        found = [c for c in matching_customers(service.reader, q) if c > after]
+        page = found[:limit]
+        filed = claims_by_customer(service.reader)
+        rows = [customer_summary(service.reader, c, now, filed.get(c, 0)) for c in page]
+    return {"customers": rows, "next_cursor": page[-1] if len(found) > limit else None}
 
 
 @credits.get("/{customer_id}/credits", response_model=CreditsPublic, responses=errors(401, 403, 404, 422, 503))
@@ -156,7 +177,7 @@ def file_claim(
 
 
 @reports.get("/claims", response_model=ClaimsReport, responses=errors(401, 403, 422, 503))
-def claims_report(
+def get_claims_report(
     first: FromMonth,
     last: ToMonth,
     service: Service,

@@ -290,9 +290,30 @@ def customer_summary(reader: Reader, customer_id: str, now: int, claims_filed: i
     return {
         "customer_id": customer_id,
         "name": contracts[0].customer_name if contracts else customer_id,
+        "contracts": [c.contract_id for c in contracts],
         "years": years,
         "claims": claims_filed,
     }
+
+
+def matching_customers(reader: Reader, q: str = "") -> list[str]:
+    """Customer ids whose id or name contains `q` (any case), in id order: the console's list
+    and GET /v1/customers search the same way."""
+    needle = q.strip().lower()
+    found = []
+    for customer_id in reader.customers():
+        contracts = reader.contracts_of(customer_id)
+        name = contracts[0].customer_name if contracts else customer_id
+        if not needle or needle in customer_id.lower() or needle in name.lower():
+            found.append(customer_id)
+    return found
+
+
+def claims_by_customer(reader: Reader) -> dict[str, int]:
+    filed: dict[str, int] = {}
+    for claim in reader.claims():
+        filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
+    return filed
 
 
 UTC_ZONE = zone("UTC")

@@ -84,3 +84,21 @@ def test_one_representation_for_seconds_decimals_and_instants(client: TestClient
     assert "'measured_seconds': 2678400" in text and "'below_percent': '99.0'" in text
     assert "+00:00" not in text and "+02:00" not in text  # instants always ...Z
     assert report["as_of"] == "2026-01-01T00:00:00Z"
+
+
+def test_customers_are_found_by_id_or_name_and_paged_with_a_cursor(client: TestClient) -> None:
+    for n, name in enumerate(("Acme Corp", "Beta Labs", "Acme Europe")):
+        body = {**CONTRACT, "contract_id": f"k{n}", "customer_id": f"c{n}", "customer_name": name}
+        assert client.post("/v1/contracts", json=body, headers=auth("admin")).status_code == 201
+    claim = {"claim_id": "cl1", "month": "2025-03", "channel": "email", "message": "down"}
+    assert client.post("/v1/customers/c2/claims", json=claim, headers=auth("admin")).status_code == 201
+
+    first = client.get("/v1/customers?q=acme&limit=1", headers=auth("account_manager")).json()
+    second = client.get(f"/v1/customers?q=ACME&limit=1&after={first['next_cursor']}", headers=auth("billing")).json()
+    by_id = client.get("/v1/customers?q=c1", headers=auth("auditor")).json()
+
+    assert [c["customer_id"] for c in first["customers"]] == ["c0"] and first["next_cursor"] == "c0"
+    assert [(c["customer_id"], c["claims"], c["contracts"]) for c in second["customers"]] == [("c2", 1, ["k2"])]
+    assert second["next_cursor"] is None
+    assert [c["name"] for c in by_id["customers"]] == ["Beta Labs"]
+    assert client.get("/v1/customers", headers=auth("ingest")).status_code == 403

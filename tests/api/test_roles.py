@@ -76,6 +76,7 @@ MATRIX = [
     ("POST", "/v1/billing/runs", {"month": "2025-03"}, {"admin", "billing"}),
     ("GET", "/v1/billing/ledger", None, {"admin", "billing", "auditor"}),
     ("GET", "/v1/billing/runs", None, {"admin", "billing", "auditor"}),
+    ("GET", "/v1/customers", None, {"admin", "account_manager", "billing", "auditor"}),
     ("GET", "/v1/billing/unbilled", None, {"admin", "billing", "auditor"}),
     ("GET", "/v1/billing/runs/RUN-000001-2025-01", None, {"admin", "billing", "auditor"}),
     ("GET", "/v1/billing/ledger.csv", None, {"admin", "billing", "auditor"}),
