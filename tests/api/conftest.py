@@ -21,13 +21,18 @@ def auth(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {KEYS[role]}"}
 
 
+def api_settings(store_url: str, **changes: object) -> Settings:
+    """The API tests' settings: every role's key, a quick projection, patient reads."""
+    values: dict[str, object] = {
+        "database_url": store_url,
+        "api_keys": ",".join(f"{r}:{k}" for r, k in KEYS.items()),
+        "read_wait_seconds": 30,
+        "projection_batch_seconds": 0.05,
+    }
+    return Settings(**{**values, **changes})
+
+
 @pytest.fixture
 def client(store_url: str) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=store_url,
-        api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()),
-        read_wait_seconds=30,
-        projection_batch_seconds=0.05,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    with TestClient(create_app(api_settings(store_url)), raise_server_exceptions=False) as c:
         yield c

@@ -14,21 +14,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
 from domain.incident import Incident
-from tests.api.conftest import KEYS, auth
+from tests.api.conftest import api_settings, auth
 from tests.api.test_live_figures import CONTRACT
 
 
 @pytest.fixture
 def blocked(store_url: str) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=store_url,
-        api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()),
-        read_wait_seconds=0.5,
-        projection_batch_seconds=0.05,
-        self_check_customers=0,
-    )
+    settings = api_settings(store_url, read_wait_seconds=0.5, self_check_customers=0)
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 

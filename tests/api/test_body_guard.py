@@ -41,12 +41,9 @@ def test_a_body_above_the_limit_is_a_413_with_or_without_a_length(client: TestCl
 
 def test_metrics_ask_for_the_token_when_one_is_set(store_url: str) -> None:
     from api.app import create_app
-    from api.settings import Settings
-    from tests.api.conftest import KEYS
+    from tests.api.conftest import api_settings
 
-    settings = Settings(
-        database_url=store_url, api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()), metrics_token="scrape-me"
-    )
+    settings = api_settings(store_url, metrics_token="scrape-me")
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         assert c.get("/metrics").status_code == 401
         assert c.get("/metrics", headers={"Authorization": "Bearer nope"}).status_code == 401

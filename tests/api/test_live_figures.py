@@ -7,8 +7,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
-from tests.api.conftest import KEYS, auth
+from tests.api.conftest import api_settings, auth
 
 CONTRACT = {
     "contract_id": "k1",
@@ -50,8 +49,7 @@ def test_a_resolution_after_other_facts_leaves_no_stale_month(client: TestClient
     verification = client.get("/v1/audit/verification", headers=auth("auditor")).json()
     assert verification["mismatch_count"] == 0, verification["mismatches"]
 
-    settings = Settings(database_url=store_url, api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()))
-    with TestClient(create_app(settings), raise_server_exceptions=False) as restarted:
+    with TestClient(create_app(api_settings(store_url)), raise_server_exceptions=False) as restarted:
         august = _august(restarted)
         assert (august["lines"][0]["downtime_seconds"], august["granted_minor"]) == ("300", 0)
 

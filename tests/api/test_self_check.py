@@ -13,21 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.settings import Settings
-from tests.api.conftest import KEYS, auth
+from tests.api.conftest import api_settings, auth
 from tests.api.test_live_figures import CONTRACT
 
 
 @pytest.fixture
 def checked(store_url: str) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=store_url,
-        api_keys=",".join(f"{r}:{k}" for r, k in KEYS.items()),
-        read_wait_seconds=30,
-        projection_batch_seconds=0.05,
-        self_check_customers=1,
-        self_check_pause_seconds=0.02,
-    )
+    settings = api_settings(store_url, self_check_customers=1, self_check_pause_seconds=0.02)
     with TestClient(create_app(settings), raise_server_exceptions=False) as c:
         yield c
 
