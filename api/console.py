@@ -39,6 +39,7 @@ from projections.queries import (
     credits_document,
     customer_summary,
     matching_customers,
+    unbilled_periods,
 )
 from projections.service import CreditsService, month_range
 from projections.verification import notifications, verify
@@ -612,9 +613,27 @@ def _billing_page(p: Page, run: dict[str, Any] | None = None) -> HTMLResponse:
     if p.as_of:
         query["as_of"] = p.as_of.strftime("%Y-%m-%dT%H:%M:%S")
     next_after = int(entries[-1]["seq"]) if len(rows) > PAGE_SIZE else None
+    runs, unbilled = [], []
+    if p.as_of is None:  # the runs and the periods not issued yet, as they are now
+        with p.service.view.reading():
+            runs = [
+                {
+                    **r.doc(),
+                    "totals_text": ", ".join(money(t["credit"] + t["adjustment"], cur) for cur, t in r.totals.items()),
+                }
+                for r in reversed(p.service.reader.runs())
+            ][:PAGE_SIZE]
+            first = min((Month.parse(m) for _, m in p.service.app.issued_periods()), default=None)
+            customers = p.service.reader.customers()[:PAGE_SIZE]
+            unbilled = [
+                {**u, "amount_text": money(u["granted_minor"], u["currency"])}
+                for u in unbilled_periods(p.service.reader, customers, to_micros(datetime.now(UTC)), first)
+            ]
     return p.render(
         "billing.html",
         "billing",
+        runs=runs,
+        unbilled=unbilled,
         entries=entries,
         filters=filters,
         run=run,

@@ -204,6 +204,14 @@ def test_run_billing_and_see_the_ledger_then_download_it(server: Server, page: P
     text = Path(download.value.path()).read_text(encoding="utf-8")
     assert text.splitlines()[0].startswith("entry_id,run_id,customer_id")
     assert all(e["entry_id"] in text for e in november)
+    # the runs, and the closed periods no run issued yet, as the API lists them
+    page.goto(server.base + "/ui/billing")
+    with api(server, "billing") as http:
+        runs = http.get("/v1/billing/runs").json()["runs"]
+        unbilled = http.get("/v1/billing/unbilled").json()["periods"]
+    assert runs[-1]["run_id"] in page.get_by_test_id("runs").inner_text()
+    shown = page.get_by_test_id("unbilled").inner_text()
+    assert unbilled and all(f"{u['contract_id']}\t{u['month']}" in shown for u in unbilled), shown[:500]
 
 
 def test_verify_shows_the_digest_and_a_kept_digest_checks(server: Server, page: Page) -> None:
