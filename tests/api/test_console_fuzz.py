@@ -1,0 +1,60 @@
+"""The console's routes against generated path and query values (the schemathesis run covers
+the API; the console is not in the OpenAPI document): no value makes a 500."""
+
+from __future__ import annotations
+
+from urllib.parse import quote, urlencode
+
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.api.conftest import KEYS, auth
+from tests.api.test_live_figures import CONTRACT
+
+ROUTES = [
+    "/ui/",
+    "/ui/customers",
+    "/ui/customers/{id}",
+    "/ui/customers/{id}/periods/{month}",
+    "/ui/claims",
+    "/ui/incidents",
+    "/ui/incidents/{id}",
+    "/ui/billing",
+    "/ui/billing/ledger.csv",
+    "/ui/audit",
+    "/ui/static/{id}",
+]
+PARAMS = ["page", "after", "as_of", "q", "service", "from", "to", "customer_id", "month", "kind"]
+values = st.one_of(
+    st.text(max_size=30),
+    st.sampled_from(["acme", "k1", "2025-03", "9999-12", "0001-01", "-1", "abc", "1e9", "2025-03-01T00:00:00Z", "%2B"]),
+    st.integers(-(10**20), 10**20).map(str),
+)
+
+
+@pytest.fixture
+def signed_in(client: TestClient) -> TestClient:
+    assert client.post("/v1/contracts", json=CONTRACT, headers=auth("admin")).status_code == 201
+    client.get("/ui/login")
+    data = {"key": KEYS["admin"], "csrf": client.cookies.get("slac_login"), "next": "/ui/"}
+    assert client.post("/ui/login", data=data, follow_redirects=False).status_code == 303
+    assert client.get("/ui/customers/acme", follow_redirects=False).status_code == 200  # signed in
+    return client
+
+
+def test_no_console_address_makes_a_server_error(signed_in: TestClient) -> None:
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(
+        route=st.sampled_from(ROUTES),
+        path_value=values,
+        month=values,
+        query=st.dictionaries(st.sampled_from(PARAMS), values, max_size=3),
+    )
+    def probe(route: str, path_value: str, month: str, query: dict[str, str]) -> None:
+        path = route.replace("{id}", quote(path_value, safe="") or "x").replace("{month}", quote(month, safe="") or "x")
+        r = signed_in.get(f"{path}?{urlencode(query)}", follow_redirects=False)
+        assert r.status_code < 500, (path, query, r.status_code, r.text[:300])
+
+    probe()
