@@ -11,7 +11,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from domain.calendar import Month, Window, contract_year_start, local_date, months_between, zone
+from domain.calendar import Month, Window, contract_year_start, from_micros, local_date, months_between
 from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
@@ -316,9 +316,6 @@ def claims_by_customer(reader: Reader) -> dict[str, int]:
     return filed
 
 
-UTC_ZONE = zone("UTC")
-
-
 def unbilled_periods(
     reader: Reader, customer_ids: list[str], now: int, first_billed: Month | None
 ) -> list[dict[str, Any]]:
@@ -331,7 +328,7 @@ def unbilled_periods(
         if not contracts:
             continue
         first = min(Month.of(c.starts_on) for c in contracts)
-        last = Month.of(local_date(now, UTC_ZONE))
+        last = Month.of(from_micros(now).date())  # the UTC month: the latest any contract can have ended
         for a in range(0, (last.year - first.year) * 12 + last.month - first.month + 1, 120):
             doc = credits_document(reader, customer_id, first.plus(a), min(first.plus(a + 119), last), now)
             for p in doc["periods"]:

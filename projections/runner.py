@@ -100,7 +100,6 @@ class LiveProjection:
         self.self_check_customers = self_check_customers
         self.self_check_pause = self_check_pause
         self.first_backoff, self.max_backoff = 0.1, 60.0
-        self.last_failure: dict[str, Any] | None = None
         self._checker = threading.Thread(target=self._self_check, name="credits-self-check", daemon=True)
 
     def start(self) -> LiveProjection:
@@ -199,7 +198,6 @@ class LiveProjection:
                     "backoff_seconds": delay,
                     "next_attempt_at": (now + timedelta(seconds=delay)).isoformat().replace("+00:00", "Z"),
                 }
-                self.last_failure = failure
                 try:
                     if status_view is None:
                         opened = open_view(self.url)
