@@ -20,7 +20,7 @@ from api import console, metrics, problems
 from api.body_guard import BodyGuard
 from api.console_session import Sessions
 from api.observability import RequestContext, configure_logging
-from api.responses import Health, Readiness, errors, problem_responses
+from api.responses import Health, Readiness, errors, finish_document
 from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
@@ -89,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     def openapi_document() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = problem_responses(FastAPI.openapi(app))
+            app.openapi_schema = finish_document(FastAPI.openapi(app))
         return app.openapi_schema
 
     app.openapi = openapi_document  # type: ignore[method-assign]

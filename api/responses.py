@@ -38,7 +38,7 @@ def example(value: dict[str, Any]) -> ConfigDict:
     return ConfigDict(extra="forbid", json_schema_extra=extra)
 
 
-def F(description: str, **kwargs: Any) -> Any:  # noqa: N802 - reads as a field declaration
+def F(description: str, **kwargs: Any) -> Any:
     return Field(description=description, **kwargs)
 
 
@@ -226,7 +226,9 @@ class LineExplanation(Answer):
     service: str = F("The subscribed service")
     region: str = F("The subscribed region")
     incidents: list[IncidentStep] = F("Every incident of the service that reaches the month, counted or not, and why")
-    maintenance: list[MaintenanceStep] = F("Every maintenance window of the service in the month, and whether it counts")
+    maintenance: list[MaintenanceStep] = F(
+        "Every maintenance window of the service in the month, and whether it counts"
+    )
     downtime_intervals: list[WeightedInterval] = F("The downtime after merging overlaps and removing maintenance")
     excluded_by_maintenance: list[WeightedInterval] = F("Downtime removed because qualifying maintenance covered it")
     measured_seconds: int | str = F("Seconds of the measured window (whole seconds as an integer)")
@@ -383,7 +385,12 @@ class ContractPublic(Answer):
             "subscriptions": [{"service": "compute", "region": "us-east", "monthly_fee_minor": 100000}],
             "amendments": [],
             "history": [
-                {"version": 1, "type": "Signed", "recorded_at": "2026-01-01T09:00:00Z", "data": {"contract_id": "c-100"}}
+                {
+                    "version": 1,
+                    "type": "Signed",
+                    "recorded_at": "2026-01-01T09:00:00Z",
+                    "data": {"contract_id": "c-100"},
+                }
             ],
         }
     )
@@ -423,7 +430,12 @@ class IncidentPublic(Answer):
             "retracted": False,
             "excluded_customers": [],
             "history": [
-                {"version": 1, "type": "Opened", "recorded_at": "2026-03-10T10:05:00Z", "data": {"incident_id": "inc-7"}}
+                {
+                    "version": 1,
+                    "type": "Opened",
+                    "recorded_at": "2026-03-10T10:05:00Z",
+                    "data": {"incident_id": "inc-7"},
+                }
             ],
         }
     )
@@ -592,6 +604,28 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The problem answers an endpoint can give, for the OpenAPI document (declared as
     application/problem+json by `problem_responses`)."""
     return {s: {"model": Problem, "description": PROBLEMS[s]} for s in statuses}
+
+
+def answer_models() -> dict[str, type[Answer]]:
+    """Every answer model by name (those of api/responses_billing.py too, once imported)."""
+    found: dict[str, type[Answer]] = {}
+    todo = list(Answer.__subclasses__())
+    while todo:
+        model = todo.pop()
+        found[model.__name__] = model
+        todo += model.__subclasses__()
+    return found
+
+
+def finish_document(document: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document as published: refusals as problems, and the answers' examples with
+    their nulls (FastAPI drops every null when it writes the document, examples included)."""
+    schemas = document.get("components", {}).get("schemas", {})
+    for name, model in answer_models().items():
+        examples = model.model_json_schema().get("examples")
+        if name in schemas and examples is not None:
+            schemas[name]["examples"] = examples
+    return problem_responses(document)
 
 
 def problem_responses(document: dict[str, Any]) -> dict[str, Any]:

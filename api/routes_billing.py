@@ -211,7 +211,10 @@ def get_ledger_csv(
 
 
 @billing.post(
-    "/ledger/{entry_id}/acknowledgement", response_model=AcknowledgementAnswer, responses=errors(401, 403, 404, 409, 422, 503))
+    "/ledger/{entry_id}/acknowledgement",
+    response_model=AcknowledgementAnswer,
+    responses=errors(401, 403, 404, 409, 422, 503),
+)
 def acknowledge_ledger_entry(
     entry_id: str, body: Acknowledgement, service: Service, _: Annotated[str, Depends(RUN)]
 ) -> dict[str, Any]:
