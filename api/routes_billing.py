@@ -114,7 +114,7 @@ def _ledger(
     service: Service, settings: Settings_, after: str | None, limit: int, as_of: str | None, only: LedgerFilter
 ) -> tuple[list[dict[str, Any]], int]:
     seq = _after(after)
-    reader, _ = service.reader_at(read_at(service, settings, as_of))
+    reader = service.ledger_reader_at(read_at(service, settings, as_of))
     with service.view.reading():
         rows = reader.ledger_rows(seq, limit, only.customer_id, only.month, only.kind, only.unacknowledged)
     return rows, int(str(rows[-1]["seq"])) if rows else seq
