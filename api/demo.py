@@ -134,8 +134,8 @@ def _contract(
     }
 
 
-def _at(month: Month, day: int, hour: int) -> datetime:
-    return datetime(month.year, month.month, day, hour, tzinfo=UTC)
+def _at(month: Month, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(month.year, month.month, day, hour, minute, tzinfo=UTC)
 
 
 def demo_commands(today: date, seed: int = 7) -> Iterator[dict[str, Any]]:
@@ -257,6 +257,29 @@ def demo_commands(today: date, seed: int = 7) -> Iterator[dict[str, Any]]:
         "started_at": _iso(_at(corrected, 10, 8)),
         "ended_at": _iso(_at(corrected, 10, 10)),
         "title": "Northwind's compute cluster unreachable",
+    }
+    # two maintenance windows on Northwind's compute: one announced in time (a week ahead), one
+    # with a day's notice where the business plan asks for 72 hours (its downtime counts)
+    works = this_month.plus(-2)
+    for mid, day, notice in (("MW-NW-1", 6, timedelta(days=7)), ("MW-NW-2", 20, timedelta(hours=24))):
+        yield {
+            "kind": "announce_maintenance",
+            "maintenance_id": mid,
+            "service": "compute",
+            "regions": ["eu-west"],
+            "starts_at": _iso(_at(works, day, 1)),
+            "ends_at": _iso(_at(works, day, 3)),
+            "announced_at": _iso(_at(works, day, 1) - notice),
+        }
+    yield {
+        "kind": "open_incident",
+        "incident_id": "INC-NW-2",
+        "service": "compute",
+        "regions": ["eu-west"],
+        "severity": "outage",
+        "started_at": _iso(_at(works, 20, 1)),
+        "ended_at": _iso(_at(works, 20, 2, 30)),
+        "title": "compute eu-west: an upgrade during maintenance went wrong",
     }
     # still going on when phase one ends; phase two resolves it
     live = (datetime(today.year, today.month, today.day, tzinfo=UTC) - timedelta(days=2)).replace(hour=6)
