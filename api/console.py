@@ -410,7 +410,9 @@ def _timeline(period: dict[str, Any]) -> dict[str, Any]:
         for m in line["maintenance"]:
             if m["qualified"]:
                 label, kind, state = "excluded", "maintenance", "announced in time: not downtime"
-            else:
+            elif m["reason"] in ("other_service", "other_region"):  # not this subscription's: shown as such
+                label, kind, state = m["reason_text"], "notCounted", f"does not apply: {m['reason_text']}"
+            else:  # it applies, but does not qualify (too little notice, cancelled): downtime counts
                 label, kind, state = "not excluded", "maintenanceNotExcluded", f"not excluded: {m['reason_text']}"
             row(
                 f"{where} · maintenance {m['maintenance_id']} ({label})",

@@ -53,11 +53,11 @@
           hovertext: d.rows.map(function (r) { return r.label + ": " + r.text; }), hoverinfo: "text", xaxis: "x2",
           marker: { color: colours.granted } },
       ], Object.assign({}, layoutBase, {
-        margin: { l: 10, r: 20, t: 30, b: 30 }, showlegend: false, bargap: 0.35,
+        margin: { l: 10, r: 20, t: 10, b: 50 }, showlegend: false, bargap: 0.35,
         yaxis: { automargin: true, autorange: "reversed", type: "category" },
-        xaxis: { domain: [0, 0.28], title: { text: d.labels.claims }, rangemode: "tozero", dtick: 1, side: "top" },
+        xaxis: { domain: [0, 0.28], title: { text: d.labels.claims }, rangemode: "tozero", dtick: 1 },
         xaxis2: { domain: [0.36, 0.86], title: { text: d.labels.credit }, range: [0, 1], showticklabels: false,
-                  showgrid: false, side: "top" },
+                  showgrid: false },
       }), config);
     },
   };
