@@ -137,6 +137,11 @@ class Page:
             "as_of_amp": f"&as_of={as_of_input}" if as_of_input else "",
             "keep_params": keep,
             "keep_query": urlencode(keep),
+            # where the as-of form and "Now" go: this page, or after a form was posted (a run, a
+            # claim, a verification) the page it answered with, never the POST-only address
+            "page_path": self.request.url.path
+            if self.request.method == "GET"
+            else next((href for key, _, href, _ in PAGES if key == active), "/ui/"),
             "messages": [],
         }
         return _render(self.request, template, {**base, **context})

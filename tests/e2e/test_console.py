@@ -205,6 +205,9 @@ def test_run_billing_and_see_the_ledger_then_download_it(server: Server, page: P
     page.get_by_role("button", name="Issue the run").click()
     result = page.get_by_test_id("run-result")
     expect(result).to_contain_text(f"for {month} issued")
+    # the page a posted run answers with sends its as-of form to the page, not to the POST-only address
+    as_of_form = page.get_by_role("form", name="Figures as known at an instant")
+    assert as_of_form.get_attribute("action") == "/ui/billing"
 
     with api(server, "billing") as http:
         entries = http.get("/v1/billing/ledger", params={"limit": 1000}).json()["entries"]
