@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
+from babel.numbers import format_currency, get_currency_symbol
+from iso4217 import Currency
 
 from domain.calendar import zone
 
@@ -15,14 +16,32 @@ LOCALE = "en_US"
 
 
 def money(minor: int | None, currency: str) -> str:
-    """`125000, "EUR"` -> "€1,250.00"; `3000, "JPY"` -> "¥3,000"; a symbol that is the code
-    itself is spaced ("CHF 250.00"). None (an uncapped contract's cap) reads "no cap"."""
+    """`125000, "EUR"` -> "€1,250.00"; `3000, "JPY"` -> "¥3,000"; `125050, "HUF"` -> "HUF 1,250.50";
+    a symbol that is the code itself is spaced ("CHF 250.00"). The minor unit is ISO 4217's (the
+    one amounts are recorded in, RULES.md), not CLDR's display digits, which differ for some
+    currencies (HUF, COP, IDR: 0 in CLDR, 2 in ISO 4217): every digit recorded is shown, none
+    rounded. None (an uncapped contract's cap) reads "no cap"."""
     if minor is None:
         return "no cap"
-    amount = Decimal(minor).scaleb(-get_currency_precision(currency))
-    if get_currency_symbol(currency, locale=LOCALE).isalpha():
-        return format_currency(amount, currency, format="¤\u00a0#,##0.00", locale=LOCALE)
-    return format_currency(amount, currency, locale=LOCALE)
+    digits = minor_unit_digits(currency)
+    if digits is None:  # not an ISO 4217 code this service knows: the recorded figure as it is
+        return f"{minor:,} {currency} (minor units)"
+    amount = Decimal(minor).scaleb(-digits)
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    symbol = get_currency_symbol(currency, locale=LOCALE)
+    spaced = symbol.isalpha() and len(symbol) > 1
+    return format_currency(
+        amount, currency, format=("¤\u00a0" if spaced else "¤") + pattern, currency_digits=False, locale=LOCALE
+    )
+
+
+def minor_unit_digits(currency: str) -> int | None:
+    """ISO 4217's minor unit of the currency (2 for USD, 0 for JPY, 3 for BHD); None if unknown."""
+    try:
+        exponent = Currency(currency).exponent
+    except ValueError:
+        return None
+    return exponent or 0  # no minor unit (gold, SDR): whole units
 
 
 def local_instant(text: str | None, timezone: str) -> str:
