@@ -6,6 +6,7 @@ contract year re-granted in memory."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -241,21 +242,49 @@ def credits_document(
 
 def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: datetime | None = None) -> dict[str, Any]:
     """Per customer: claims filed in [first, last], and the credit entitled and granted by the
-    rules in those months, side by side (a claim changes no amount)."""
+    rules in those months, side by side (a claim changes no amount).
+
+    The sums of every customer's credits answer for the months, computed for all customers at
+    once: one read of the months' stored amounts (no downtime lines), the unresolved incidents
+    read once, and the contracts they reach taken the credits answer's own way (ContractFigures
+    over every stored period of the contract). tests/integration/test_claims_report.py checks it
+    against the credits answers themselves."""
     filed: dict[str, int] = {}
     for claim in reader.claims():
         if str(first) <= claim.month <= str(last):
             filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
+    in_range: dict[str, dict[str, PeriodRow]] = defaultdict(dict)
+    for (contract_id, key), row in reader.period_amounts({str(m) for m in months_between(first, last)}).items():
+        in_range[contract_id][key] = row
+    shared = _OpenIncidentsOnce(reader)
+    totals: dict[str, tuple[int, int, set[str]]] = {}
+    for c in reader.all_contracts():
+        months = contract_months(c, first, last, now)
+        if not months:
+            continue
+        credit, granted, currencies = totals.get(c.customer_id, (0, 0, set()))
+        currencies.add(c.currency)
+        live = bool(affecting_open_incidents(shared, c))
+        stored = {m: r for (_, m), r in reader.period_amounts(contract_id=c.contract_id).items()} if live else {}
+        figures = ContractFigures(shared, c, stored if live else in_range.get(c.contract_id, {}), now)
+        for month in months:
+            if str(month) not in figures.stored and month not in figures.live:
+                continue  # no downtime: credit 0, nothing granted
+            p = figures.period(month)
+            if p is not None:
+                credit += p.credit_minor
+                granted += figures.grant(p)[0]
+        totals[c.customer_id] = (credit, granted, currencies)
     rows = []
     for customer_id in sorted(set(reader.customers()) | set(filed)):
-        doc = credits_document(reader, customer_id, first, last, now)
+        credit, granted, currencies = totals.get(customer_id, (0, 0, set()))
         rows.append(
             {
                 "customer_id": customer_id,
                 "claims_filed": filed.get(customer_id, 0),
-                "credit_entitled_minor": sum(p["credit_minor"] for p in doc["periods"]),
-                "credit_granted_minor": sum(p["granted_minor"] for p in doc["periods"]),
-                "currencies": sorted({p["currency"] for p in doc["periods"]}),
+                "credit_entitled_minor": credit,
+                "credit_granted_minor": granted,
+                "currencies": sorted(currencies),
             }
         )
     return {
@@ -264,6 +293,22 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
         "as_of": None if as_of is None else as_of.isoformat().replace("+00:00", "Z"),
         "customers": rows,
     }
+
+
+class _OpenIncidentsOnce:
+    """A reader whose unresolved incidents are read once for every contract of a report."""
+
+    def __init__(self, reader: Reader) -> None:
+        self._reader = reader
+        self._open: dict[str, list[IncidentFacts]] = defaultdict(list)
+        for incident in reader.open_incidents(set(reader.services())):
+            self._open[incident.service].append(incident)
+
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
+        return [i for s in sorted(services) for i in self._open.get(s, [])]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._reader, name)
 
 
 def _active(c: ContractFacts) -> Window:

@@ -67,6 +67,10 @@ DDL = [
         incident_id TEXT PRIMARY KEY, service TEXT NOT NULL, started_at BIGINT NOT NULL,
         ended_at BIGINT, doc TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS v_incidents_service_time ON v_incidents (service, started_at)",
+    # every live answer asks for the unresolved incidents of the customer's services: a few rows
+    # among all incidents ever recorded (core-profile: the scan was a third of a credits answer)
+    # (not a partial index: SQLite's planner, without statistics, prefers the one above to it)
+    "CREATE INDEX IF NOT EXISTS v_incidents_open ON v_incidents (ended_at, service, incident_id)",
     """CREATE TABLE IF NOT EXISTS v_maintenance (
         maintenance_id TEXT PRIMARY KEY, service TEXT NOT NULL, starts_at BIGINT NOT NULL,
         ends_at BIGINT NOT NULL, doc TEXT NOT NULL)""",

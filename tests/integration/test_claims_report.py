@@ -1,0 +1,118 @@
+"""The claims report, computed for every customer at once, equals the sums of every customer's
+own credits answer (its definition), live and as known at an instant, at random "now"s on
+random worlds (open incidents, caps, corrections, exclusions, billing), on both stores."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from domain.calendar import Month, to_micros
+from domain.terms import AnnualCap, CreditTier, Subscription, Terms
+from projections.queries import claims_report, credits_document
+from projections.readers import ModelReader, Reader
+from projections.runner import catch_up, replay
+from projections.service import CreditsService
+from tests.integration.test_as_of_fast_path import CUSTOMERS, _world
+
+
+def by_definition(reader: Reader, first: Month, last: Month, now: int) -> list[dict[str, Any]]:
+    filed: dict[str, int] = {}
+    for claim in reader.claims():
+        if str(first) <= claim.month <= str(last):
+            filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
+    rows = []
+    for customer_id in sorted(set(reader.customers()) | set(filed)):
+        periods = credits_document(reader, customer_id, first, last, now)["periods"]
+        rows.append(
+            {
+                "customer_id": customer_id,
+                "claims_filed": filed.get(customer_id, 0),
+                "credit_entitled_minor": sum(p["credit_minor"] for p in periods),
+                "credit_granted_minor": sum(p["granted_minor"] for p in periods),
+                "currencies": sorted({p["currency"] for p in periods}),
+            }
+        )
+    return rows
+
+
+@pytest.mark.parametrize("seed", [1, 2, 4])
+def test_the_report_equals_the_sums_of_the_credits_answers(store_url: str, seed: int) -> None:
+    service = CreditsService(store_url)
+    _world(service, seed)
+    for n, customer in enumerate(CUSTOMERS):
+        service.app.file_claim(claim_id=f"cl{n}", customer_id=customer, month="2025-02", channel="email", message="")
+    catch_up(service.app, service.view)
+    rnd = random.Random(seed)
+    nows = [datetime(2025, 1, 20, tzinfo=UTC), datetime(2025, 3, 31, 23, tzinfo=UTC), datetime.now(UTC)]
+    nows += [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=rnd.randint(0, 150 * 24)) for _ in range(3)]
+    ranges = [(Month(2025, 1), Month(2025, 6)), (Month(2025, 2), Month(2025, 3)), (Month(2024, 11), Month(2025, 1))]
+
+    with service.view.reading():
+        for at in nows:
+            for first, last in ranges:
+                now = to_micros(at)
+                report = claims_report(service.reader, first, last, now)["customers"]
+                assert report == by_definition(service.reader, first, last, now), (at, first, last)
+    memory = ModelReader(replay(service.app).model)
+    now = to_micros(nows[-1])
+    assert claims_report(memory, Month(2025, 1), Month(2025, 6), now)["customers"] == by_definition(
+        memory, Month(2025, 1), Month(2025, 6), now
+    )
+    service.close()
+
+
+def test_a_live_contract_year_counts_its_months_outside_the_range(store_url: str) -> None:
+    """The cap used in January (outside the range) limits what an unresolved incident in March
+    can be granted: the report must allocate the whole contract year, as the credits answer does."""
+    service = CreditsService(store_url)
+    app = service.app
+    app.sign_contract(
+        contract_id="k",
+        customer_id="a",
+        customer_name="A",
+        timezone="UTC",
+        starts_on=date(2025, 1, 1),
+        ends_on=None,
+        currency="USD",
+        terms=Terms(
+            (CreditTier(Decimal("99.9"), Decimal("10")), CreditTier(Decimal("99"), Decimal("25"))),
+            Decimal(0),
+            48,
+            AnnualCap(amount_minor=30000),
+        ),
+        subscriptions=(Subscription("compute", "eu", 100000),),
+    )
+    app.open_incident(
+        incident_id="jan",
+        service="compute",
+        regions=[],
+        customers=[],
+        severity="outage",
+        started_at=datetime(2025, 1, 10, tzinfo=UTC),
+        ended_at=datetime(2025, 1, 12, tzinfo=UTC),
+    )
+    app.open_incident(
+        incident_id="mar",
+        service="compute",
+        regions=[],
+        customers=[],
+        severity="outage",
+        started_at=datetime(2025, 3, 10, tzinfo=UTC),
+        ended_at=None,
+    )
+    catch_up(app, service.view)
+    now = to_micros(datetime(2025, 3, 20, tzinfo=UTC))
+
+    with service.view.reading():
+        (row,) = claims_report(service.reader, Month(2025, 2), Month(2025, 3), now)["customers"]
+        assert row == by_definition(service.reader, Month(2025, 2), Month(2025, 3), now)[0]
+    assert (row["credit_entitled_minor"], row["credit_granted_minor"]) == (
+        25000,
+        5000,
+    )  # 25000 of the cap went in January
+    service.close()
