@@ -643,7 +643,8 @@ def _ledger_filters(request: Request) -> dict[str, str]:
 
 
 def _ledger_rows(p: Page, filters: dict[str, str], after: int, limit: int) -> list[dict[str, Any]]:
-    reader, _ = p.reader()
+    up_to_date(p.service, p.request.app.state.settings)  # as-of pages read the views' index too
+    reader = p.service.ledger_reader_at(p.as_of)  # as of an instant: the ledger's own facts only
     with p.service.view.reading():
         return reader.ledger_rows(  # type: ignore[no-any-return]
             after,
