@@ -31,7 +31,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## bench: the core benchmark (reference dataset, SQLite and PostgreSQL)
+## bench: the core benchmark (reference dataset and 10x, SQLite and PostgreSQL; SCALES=1 for the reference alone)
 bench: $(STAMP)
 	$(BIN)/python -m bench.core
 

@@ -1,4 +1,5 @@
-"""`make bench`: the core benchmark on the reference dataset, SQLite and PostgreSQL.
+"""`make bench`: the core benchmark on the reference dataset and one ten times larger, SQLite and
+PostgreSQL (each in a process of its own: peak memory; `SCALES=1` for the reference alone).
 
 Prints, for each store, each figure beside its raw baseline measured in the same run:
 - import rate (facts/s) vs the library's raw save rate for the same number of events;
@@ -11,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -26,7 +29,7 @@ from api.importer import import_lines
 from bench.dataset import write
 from domain.calendar import Month, to_micros
 from projections.explanation import explain_month
-from projections.queries import credits_document
+from projections.queries import claims_report, credits_document
 from projections.runner import rebuild, recorded_events
 from projections.service import CreditsService
 from projections.stores import open_application
@@ -73,8 +76,8 @@ def raw_read_decode(url: str) -> tuple[float, int]:
     return elapsed, count
 
 
-def measure(name: str, url: str, probe_url: str) -> dict[str, Any]:
-    lines = DATASET.read_text(encoding="utf-8").splitlines()
+def measure(name: str, url: str, probe_url: str, dataset: Path = DATASET) -> dict[str, Any]:
+    lines = dataset.read_text(encoding="utf-8").splitlines()
     service = CreditsService(url)
     started = time.perf_counter()
     report = import_lines(service.app, lines)
@@ -123,8 +126,18 @@ def measure(name: str, url: str, probe_url: str) -> dict[str, Any]:
             page = reader.ledger_rows(0, 1000, None, None, None, False)
         ledger_timings.append((time.perf_counter() - t) * 1000)
     ledger_timings.sort()
+    # the claims report for a year, every customer (live)
+    report_timings = []
+    for _ in range(3):
+        t = time.perf_counter()
+        with service.view.reading():
+            claims_report(service.reader, Month(2025, 1), Month(2025, 12), now)
+        report_timings.append((time.perf_counter() - t) * 1000)
     service.close()
     return {
+        "contracts": len(customers),
+        "claims_report_ms_median": statistics.median(report_timings),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "as_of_ledger_ms_median": statistics.median(ledger_timings),
         "as_of_ledger_ms_p99": ledger_timings[-1],
         "as_of_ledger_entries": len(page),
@@ -151,44 +164,101 @@ def _pg_database(admin: str) -> str:
     return admin.rsplit("/", 1)[0] + f"/{name}"
 
 
+SCALES = {1: {}, 10: {"contracts": 20000, "incidents": 50000}}
+
+
+def dataset(scale: int) -> Path:
+    path = DATASET if scale == 1 else OUT / f"reference-x{scale}.jsonl"
+    if not path.exists():
+        print(f"generating {path}: {write(path, **SCALES[scale])} commands", flush=True)
+    return path
+
+
+def one(scale: int, store: str, run: Path) -> None:
+    """One store and one dataset size, in a process of its own (its own peak memory)."""
+    path = dataset(scale)
+    if store == "sqlite":
+        result = measure("sqlite", f"sqlite:///{run}/credits-x{scale}.db", f"sqlite:///{run}/probe-x{scale}.db", path)
+    else:
+        admin = os.environ.get("SLACREDITS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        result = measure("postgres", _pg_database(admin), _pg_database(admin), path)
+    (run / f"{store}-x{scale}.json").write_text(json.dumps({**result, "scale": scale}))
+
+
 def main() -> None:
+    """Every store at every scale (`SCALES=1` for the reference dataset alone), then the figures
+    side by side: the 10x dataset shows how each figure grows."""
+    if len(sys.argv) == 5 and sys.argv[1] == "--one":
+        one(int(sys.argv[2]), sys.argv[3], Path(sys.argv[4]))
+        return
     OUT.mkdir(parents=True, exist_ok=True)
-    if not DATASET.exists():
-        print(f"generating {DATASET}: {write(DATASET)} commands", flush=True)
-    results = []
+    scales = [int(x) for x in os.environ.get("SCALES", "1,10").split(",")]
     run = OUT / f"run-{int(time.time())}"
     run.mkdir()
-    results.append(measure("sqlite", f"sqlite:///{run}/credits.db", f"sqlite:///{run}/probe.db"))
-    admin = os.environ.get("SLACREDITS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    try:
-        results.append(measure("postgres", _pg_database(admin), _pg_database(admin)))
-    except psycopg.OperationalError as e:
-        print(f"PostgreSQL not measured: {e}", file=sys.stderr)
+    results = []
+    for scale in scales:
+        dataset(scale)
+        for store in ("sqlite", "postgres"):
+            done = subprocess.run(
+                [sys.executable, "-m", "bench.core", "--one", str(scale), store, str(run)], check=False
+            )
+            if done.returncode != 0:
+                print(f"{store} at {scale}x not measured (exit {done.returncode})", file=sys.stderr)
+                continue
+            results.append(json.loads((run / f"{store}-x{scale}.json").read_text()))
     for r in results:
-        print(f"\n== {r['store']}: {r['facts']} facts, {r['events']} events")
-        print(
-            f"import          {r['import_facts_per_s']:10.0f} facts/s   "
-            f"raw save {r['raw_save_events_per_s']:10.0f} events/s"
-            f"   ratio {r['import_facts_per_s'] / r['raw_save_events_per_s']:.2f}"
-        )
-        print(
-            f"full rebuild    {r['rebuild_s']:10.2f} s         raw read+decode {r['raw_read_decode_s']:6.2f} s"
-            f"   ratio {r['rebuild_s'] / r['raw_read_decode_s']:.1f}x"
-        )
-        print(f"credits (24 mo) median {r['credits_ms_median']:.2f} ms   p99 {r['credits_ms_p99']:.2f} ms")
-        print(
-            f"credits as_of   median {r['as_of_credits_ms_median']:.1f} ms   p99 {r['as_of_credits_ms_p99']:.1f} ms"
-            f"   (one customer's facts; a full replay was the rebuild above)"
-        )
-        print(
-            f"explanation as_of median {r['as_of_explanation_ms_median']:.1f} ms   "
-            f"p99 {r['as_of_explanation_ms_p99']:.1f} ms"
-        )
-        print(
-            f"ledger as_of (first 1000 of {r['as_of_ledger_entries']} entries) median "
-            f"{r['as_of_ledger_ms_median']:.1f} ms   max of 50 {r['as_of_ledger_ms_p99']:.1f} ms"
-        )
+        show(r)
+    if len(scales) > 1:
+        growth(results)
     (OUT / "core.json").write_text(json.dumps(results, indent=2))
+
+
+def show(r: dict[str, Any]) -> None:
+    print(f"\n== {r['store']} x{r['scale']}: {r['contracts']} customers, {r['facts']} facts, {r['events']} events")
+    print(
+        f"import          {r['import_facts_per_s']:10.0f} facts/s   "
+        f"raw save {r['raw_save_events_per_s']:10.0f} events/s"
+        f"   ratio {r['import_facts_per_s'] / r['raw_save_events_per_s']:.2f}"
+    )
+    print(
+        f"full rebuild    {r['rebuild_s']:10.2f} s         raw read+decode {r['raw_read_decode_s']:6.2f} s"
+        f"   ratio {r['rebuild_s'] / r['raw_read_decode_s']:.1f}x   peak RSS {r['peak_rss_mib']:.0f} MiB"
+    )
+    print(f"credits (24 mo) median {r['credits_ms_median']:.2f} ms   p99 {r['credits_ms_p99']:.2f} ms")
+    print(
+        f"credits as_of   median {r['as_of_credits_ms_median']:.1f} ms   p99 {r['as_of_credits_ms_p99']:.1f} ms"
+        f"   (one customer's facts; a full replay was the rebuild above)"
+    )
+    print(
+        f"explanation as_of median {r['as_of_explanation_ms_median']:.1f} ms   "
+        f"p99 {r['as_of_explanation_ms_p99']:.1f} ms"
+    )
+    print(
+        f"ledger as_of (first 1000 of {r['as_of_ledger_entries']} entries) median "
+        f"{r['as_of_ledger_ms_median']:.1f} ms   max of 50 {r['as_of_ledger_ms_p99']:.1f} ms"
+    )
+    print(f"claims report (12 months, every customer) median of 3 {r['claims_report_ms_median']:.0f} ms")
+
+
+def growth(results: list[dict[str, Any]]) -> None:
+    """Each figure at 10x beside 1x: linear work grows 10x; a query's own cost should not grow."""
+    keys = [
+        ("rebuild_s", "full rebuild"),
+        ("peak_rss_mib", "peak RSS"),
+        ("import_facts_per_s", "import rate"),
+        ("credits_ms_p99", "credits p99"),
+        ("as_of_credits_ms_p99", "credits as_of p99"),
+        ("as_of_explanation_ms_p99", "explanation as_of p99"),
+        ("claims_report_ms_median", "claims report"),
+    ]
+    for store in ("sqlite", "postgres"):
+        small = next((r for r in results if r["store"] == store and r["scale"] == 1), None)
+        large = next((r for r in results if r["store"] == store and r["scale"] == 10), None)
+        if small is None or large is None:
+            continue
+        print(f"\n== growth, {store}: 10x the contracts and incidents")
+        for key, label in keys:
+            print(f"{label:24} {small[key]:12.2f} -> {large[key]:12.2f}   x{large[key] / small[key]:.1f}")
 
 
 if __name__ == "__main__":
