@@ -7,7 +7,7 @@ verification scratch store: only the view it writes to and where it stops differ
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date
+from datetime import date
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -24,7 +24,7 @@ from domain.ledger import Ledger
 from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
 from projections.audit import fact_json, mapper, next_link
-from projections.records import ClaimRow, FactRow
+from projections.records import ClaimRow, FactRow, instant_text
 from projections.views import CreditsView
 
 # The @event decorator makes these classes; named here so the handlers can be registered.
@@ -246,4 +246,4 @@ class CreditsProjection(Projection[CreditsView]):
 
 
 def _instant(value: Any) -> str:
-    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+    return instant_text(value)
