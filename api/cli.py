@@ -330,9 +330,10 @@ def checkpoint(
 
 def _migrate(settings: Settings) -> None:
     from projections.migrations import migrate as _run
+    from webhooks.store import create_webhook_tables
 
     url = settings.migrate_url or settings.database_url
-    for step in _run(url, settings.service_role, settings.service_password):
+    for step in _run(url, settings.service_role, settings.service_password, also=[create_webhook_tables]):
         err.print(f"migrate: {step}")
 
 

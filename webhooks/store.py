@@ -338,3 +338,9 @@ class WebhookStore:
             "attempts": {"success": attempts - failures, "failure": failures},
             "oldest_undelivered_seconds": oldest,
         }
+
+
+def create_webhook_tables(app: CreditsApplication) -> list[str]:
+    """For `sla-credits migrate`: create the webhook tables; answers their names."""
+    WebhookStore(app, create=True)
+    return list(TABLES)

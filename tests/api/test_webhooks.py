@@ -1,0 +1,276 @@
+"""Signed webhooks over HTTP, delivered by a dispatcher (in a thread here) to a real receiver on
+127.0.0.1 that verifies every request with the `standardwebhooks` verifier."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from tests.api.conftest import api_settings, auth
+from tests.api.scenario import contract, incident
+from tests.webhook_receiver import Receiver, wait_for
+from webhooks.dispatcher import Dispatcher, DispatchSettings
+
+ADMIN = auth("admin")
+CUSTOMERS = ("a", "b", "c")
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    with Receiver() as r:
+        yield r
+
+
+@pytest.fixture
+def hooked(store_url: str) -> Iterator[TestClient]:
+    """The API with http:// and loopback allowed (the receiver is on 127.0.0.1)."""
+    settings = api_settings(store_url, webhook_allow_insecure=True)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+        yield c
+
+
+@contextmanager
+def dispatching(url: str, **changes: Any) -> Iterator[Dispatcher]:
+    """A dispatcher with quick polls and back-off, so that the tests wait for little."""
+    values: dict[str, Any] = {
+        "poll_seconds": 0.02,
+        "timeout_seconds": 5.0,
+        "retry_base_seconds": 0.05,
+        "retry_max_seconds": 0.2,
+        "allow_insecure": True,
+    }
+    d = Dispatcher(url, DispatchSettings(**{**values, **changes})).start()
+    try:
+        yield d
+    finally:
+        d.stop()
+
+
+def register(client: TestClient, url: str, events: list[str] | None = None) -> dict[str, Any]:
+    r = client.post(
+        "/v1/webhooks",
+        json={"url": url, "events": events or ["ledger.entry.issued", "billing.run.completed"]},
+        headers=ADMIN,
+    )
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def bill_march(client: TestClient) -> list[dict[str, Any]]:
+    """Three customers, one two-day outage in March 2025: a credit each (100 % of 100000).
+    Answers the ledger's entries as GET /v1/billing/ledger lists them."""
+    for customer in CUSTOMERS:
+        body = contract(contract_id=f"c-{customer}", customer_id=customer, customer_name=customer.upper())
+        assert client.post("/v1/contracts", json=body, headers=ADMIN).status_code == 201
+    client.post("/v1/incidents", json=incident(ended_at="2025-03-12T10:00:00Z"), headers=ADMIN)
+    assert client.post("/v1/billing/runs", json={"month": "2025-03"}, headers=ADMIN).status_code == 201
+    entries = client.get("/v1/billing/ledger", headers=ADMIN).json()["entries"]
+    assert len(entries) == len(CUSTOMERS)
+    return entries
+
+
+def deliveries(client: TestClient, webhook_id: str) -> list[dict[str, Any]]:
+    r = client.get(f"/v1/webhooks/{webhook_id}/deliveries", headers=ADMIN)
+    assert r.status_code == 200, r.text
+    return r.json()["deliveries"]
+
+
+def test_a_billing_runs_entries_all_arrive_signed_in_order_once_each(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    receiver.secrets = [hook["secret"]]
+    entries = bill_march(hooked)
+
+    with dispatching(store_url):
+        wait_for(
+            lambda: (
+                all(d["state"] == "delivered" for d in deliveries(hooked, hook["webhook_id"]))
+                and len(deliveries(hooked, hook["webhook_id"])) == len(entries) + 1
+            ),
+            "every delivery recorded",
+        )
+
+    got = receiver.all_requests()
+    assert receiver.refused == []
+    assert [r.type for r in got] == ["ledger.entry.issued"] * len(entries) + ["billing.run.completed"]
+    assert [r.data for r in got[:-1]] == entries  # exactly as the ledger lists them, in its order
+    assert len({r.msg_id for r in got}) == len(got)  # each exactly once
+    run = got[-1].data
+    assert (run["month"], run["entries"], run["totals"]) == ("2025-03", 3, {"USD": {"credit": 300000, "adjustment": 0}})
+    listed = deliveries(hooked, hook["webhook_id"])
+    assert [d["delivery_id"] for d in listed] == [r.msg_id for r in got]
+    assert all(d["attempts"] == 1 and d["last_status"] == 200 for d in listed)
+
+
+def test_a_receiver_failing_for_a_while_gets_everything_in_order_retries_under_the_same_id(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    receiver.secrets = [hook["secret"]]
+    receiver.failing = True
+    entries = bill_march(hooked)
+
+    with dispatching(store_url):
+        wait_for(lambda: len(receiver.all_requests()) >= 3, "three failed attempts")
+        head = deliveries(hooked, hook["webhook_id"])[0]
+        receiver.failing = False
+        wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "every event delivered")
+
+    got = receiver.all_requests()
+    assert receiver.refused == []
+    # the head blocked every later delivery while it failed: the failures are all its own
+    assert {r.msg_id for r in got if r.answered == 500} == {head["delivery_id"]}
+    assert head["attempts"] >= 1 and head["last_status"] == 500 and head["next_attempt_at"] is not None
+    delivered = receiver.delivered()
+    assert [r.data for r in delivered[:-1]] == entries
+    assert len({r.msg_id for r in delivered}) == len(delivered)
+    by_id: dict[str, list[dict[str, Any]]] = {}
+    for r in got:
+        by_id.setdefault(r.msg_id, []).append(r.data)
+    assert all(all(d == ds[0] for d in ds) for ds in by_id.values())  # a duplicate is the same event
+
+
+def test_after_a_rotation_both_secrets_sign_and_neither_is_in_the_log(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    rotated = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
+    assert rotated.status_code == 201
+    new = rotated.json()["secret"]
+    receiver.secrets = [hook["secret"], new]  # each request must verify with both
+    entries = bill_march(hooked)
+
+    with dispatching(store_url):
+        wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "every event delivered")
+
+    assert receiver.refused == []
+    assert all(r.signatures == 2 for r in receiver.delivered())
+    shown = hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()
+    assert shown["secret_rotated_by"] == "admin"
+    until = datetime.fromisoformat(shown["previous_secret_valid_until"])
+    assert until - datetime.fromisoformat(shown["secret_rotated_at"]) == timedelta(hours=24)
+    log = hooked.get("/v1/audit/events", params={"limit": 1000}, headers=ADMIN).text
+    listed = hooked.get("/v1/webhooks", headers=ADMIN).text
+    for secret in (hook["secret"], new):
+        assert secret.removeprefix("whsec_") not in log + listed
+    assert "WebhookRegistered" in log or "Webhook.Registered" in log
+
+
+@pytest.mark.parametrize(
+    ("url", "insecure"),
+    [
+        ("http://127.0.0.1:9/hooks", False),
+        ("https://127.0.0.1/hooks", False),
+        ("https://10.1.2.3/hooks", False),
+        ("https://localhost/hooks", False),
+        ("https://169.254.169.254/latest/meta-data", True),
+        ("http://[fe80::1]/hooks", True),
+        ("http://100.100.100.200/hooks", True),
+        ("http://[::ffff:169.254.169.254]/hooks", True),
+        ("ftp://example.com/hooks", True),
+        ("https://user:pw@example.com/hooks", True),
+        ("https://no-such-host.invalid/hooks", True),
+    ],
+)
+def test_a_refused_url_is_a_422_naming_url_and_records_nothing(tmp_path: Any, url: str, insecure: bool) -> None:
+    settings = api_settings(f"sqlite:///{tmp_path}/credits.db", webhook_allow_insecure=insecure, run_projection=False)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        r = client.post("/v1/webhooks", json={"url": url, "events": ["ledger.entry.issued"]}, headers=ADMIN)
+
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert [e["field"] for e in r.json()["errors"]] == ["url"]
+        assert client.get("/v1/webhooks", headers=ADMIN).json() == {"webhooks": []}
+
+
+def test_a_disabled_webhook_receives_nothing_and_refuses_rotation_and_retries(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    receiver.secrets = [hook["secret"]]
+    webhook_id = hook["webhook_id"]
+
+    first = hooked.post(f"/v1/webhooks/{webhook_id}/disable", json={"reason": "moving"}, headers=ADMIN)
+    again = hooked.post(f"/v1/webhooks/{webhook_id}/disable", headers=ADMIN)
+    bill_march(hooked)
+    head = hooked.app.state.service.app.recorder.max_notification_id()  # type: ignore[attr-defined]
+    with dispatching(store_url):
+        wait_for(lambda: hooked.app.state.webhook_store.position() >= head, "the dispatcher past the run")  # type: ignore[attr-defined]
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    shown = first.json()
+    assert (shown["active"], shown["disabled_by"], shown["disabled_reason"]) == (False, "admin", "moving")
+    assert receiver.all_requests() == []
+    assert deliveries(hooked, webhook_id) == []
+    assert hooked.post(f"/v1/webhooks/{webhook_id}/secret", headers=ADMIN).status_code == 409
+    assert hooked.post(f"/v1/webhooks/{webhook_id}/deliveries/msg_1_0_x/retry", headers=ADMIN).status_code == 404
+
+
+def test_an_endpoint_failing_longer_than_the_retry_period_is_disabled_as_a_fact(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    receiver.secrets = [hook["secret"]]
+    receiver.failing = True
+    bill_march(hooked)
+    webhook_id = hook["webhook_id"]
+
+    with dispatching(store_url, retry_for_seconds=0.3):
+        wait_for(
+            lambda: not hooked.get(f"/v1/webhooks/{webhook_id}", headers=ADMIN).json()["active"],
+            "the endpoint disabled",
+        )
+        wait_for(lambda: all(d["state"] == "abandoned" for d in deliveries(hooked, webhook_id)), "deliveries abandoned")
+
+    shown = hooked.get(f"/v1/webhooks/{webhook_id}", headers=ADMIN).json()
+    assert shown["disabled_by"] == "dispatcher"
+    assert "failed" in shown["disabled_reason"]
+    assert receiver.delivered() == []
+    r = hooked.post(
+        f"/v1/webhooks/{webhook_id}/deliveries/{deliveries(hooked, webhook_id)[0]['delivery_id']}/retry", headers=ADMIN
+    )
+    assert r.status_code == 409
+
+
+def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url, events=["ledger.entry.issued"])
+    receiver.secrets = [hook["secret"]]
+    entries = bill_march(hooked)
+    webhook_id = hook["webhook_id"]
+
+    with dispatching(store_url):
+        wait_for(lambda: len(receiver.delivered()) == len(entries), "every entry delivered")
+        wait_for(lambda: all(d["state"] == "delivered" for d in deliveries(hooked, webhook_id)), "recorded")
+        first = deliveries(hooked, webhook_id)[0]
+        retried = hooked.post(f"/v1/webhooks/{webhook_id}/deliveries/{first['delivery_id']}/retry", headers=ADMIN)
+        wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "the retried delivery sent again")
+
+    assert retried.status_code == 200 and retried.json()["state"] == "pending"
+    assert receiver.delivered()[-1].msg_id == first["delivery_id"]
+    pages, cursor = [], None
+    while True:
+        page = hooked.get(
+            f"/v1/webhooks/{webhook_id}/deliveries",
+            params={"limit": 2, **({"after": cursor} if cursor else {})},
+            headers=ADMIN,
+        ).json()
+        if not page["deliveries"]:
+            break
+        pages.append(page["deliveries"])
+        cursor = page["next_cursor"]
+    assert [len(p) for p in pages] == [2, 1]
+    assert [d["event_type"] for p in pages for d in p] == ["ledger.entry.issued"] * 3
+    metrics = hooked.get("/metrics").text
+    assert 'slacredits_webhook_deliveries{state="delivered"} 3.0' in metrics
+    assert f'slacredits_webhook_oldest_undelivered_age_seconds{{webhook_id="{webhook_id}"}} 0.0' in metrics
+    assert hooked.get("/v1/webhooks/nope/deliveries", headers=ADMIN).status_code == 404
+    assert hooked.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"after": "zz"}, headers=ADMIN).status_code == 422
