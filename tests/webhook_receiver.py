@@ -64,7 +64,8 @@ class Receiver:
         try:
             if not self.secrets:
                 raise ValueError("no secret to verify with")
-            payload = [Webhook(s).verify(body, headers) for s in self.secrets][0]
+            payloads = [Webhook(s).verify(body, headers) for s in self.secrets]  # every secret verifies
+            payload = payloads[0]
         except Exception as e:
             with self._lock:
                 self.refused.append(f"{type(e).__name__}: {e}")
