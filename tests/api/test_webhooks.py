@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.api.conftest import api_settings, auth
+from tests.api.conftest import KEYS, api_settings, auth
 from tests.api.scenario import contract, incident
 from tests.webhook_receiver import Receiver, wait_for
 from webhooks.dispatcher import Dispatcher, DispatchSettings
@@ -274,3 +274,34 @@ def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
     assert f'slacredits_webhook_oldest_undelivered_age_seconds{{webhook_id="{webhook_id}"}} 0.0' in metrics
     assert hooked.get("/v1/webhooks/nope/deliveries", headers=ADMIN).status_code == 404
     assert hooked.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"after": "zz"}, headers=ADMIN).status_code == 422
+
+
+def _sign_in(client: TestClient, role: str) -> None:
+    client.get("/ui/login")
+    data = {"key": KEYS[role], "csrf": client.cookies.get("slac_login"), "next": "/ui/"}
+    assert client.post("/ui/login", data=data, follow_redirects=False).status_code == 303
+
+
+def test_the_console_shows_admins_the_deliveries_and_sends_one_again(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url, events=["billing.run.completed"])
+    receiver.secrets = [hook["secret"]]
+    bill_march(hooked)
+    webhook_id = hook["webhook_id"]
+    with dispatching(store_url):
+        wait_for(lambda: [d["state"] for d in deliveries(hooked, webhook_id)] == ["delivered"], "delivered")
+        _sign_in(hooked, "admin")
+        listing = hooked.get("/ui/webhooks")
+        detail = hooked.get(f"/ui/webhooks/{webhook_id}")
+        form = {"csrf": detail.text.split('name="csrf" value="')[1].split('"')[0]}
+        (delivery,) = deliveries(hooked, webhook_id)
+        again = hooked.post(f"/ui/webhooks/{webhook_id}/deliveries/{delivery['delivery_id']}/retry", data=form)
+        wait_for(lambda: len(receiver.delivered()) == 2, "sent again")
+
+    assert listing.status_code == 200 and webhook_id in listing.text and 'href="/ui/webhooks"' in listing.text
+    assert delivery["delivery_id"] in detail.text and "billing.run.completed" in detail.text
+    assert again.status_code == 200 and "will be sent again" in again.text
+    _sign_in(hooked, "billing")
+    assert 'href="/ui/webhooks"' not in hooked.get("/ui/billing").text
+    assert hooked.get("/ui/webhooks").status_code == 403
