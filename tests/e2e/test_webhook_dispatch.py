@@ -16,8 +16,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from tests.api.conftest import api_settings
+from tests.api.scenario import contract, incident
 from tests.api.test_webhooks import ADMIN, bill_march, register
-from tests.e2e.processes import environment
+from tests.e2e.processes import Server, environment
 from tests.webhook_receiver import Receiver, wait_for
 
 QUICK = {
@@ -139,3 +140,22 @@ def test_two_dispatchers_never_both_send_an_event(
     assert receiver.refused == []
     assert len({r.msg_id for r in got}) == len(got) == 8
     assert [r.data["kind"] for r in got if r.type == "ledger.entry.issued"] == ["credit"] * 3 + ["adjustment"] * 3
+
+
+def test_serve_starts_the_dispatcher(receiver: Receiver, tmp_path: Path) -> None:
+    # the store-specific paths are covered above on both stores; this is about `serve`'s children
+    server = Server(f"sqlite:///{tmp_path}/credits.db", tmp_path / "serve.log", workers=1, **QUICK)
+    try:
+        with server.client("admin") as http:
+            r = http.post("/v1/webhooks", json={"url": receiver.url, "events": ["billing.run.completed"]})
+            assert r.status_code == 201, r.text
+            receiver.secrets = [r.json()["secret"]]
+            http.post("/v1/contracts", json=contract())
+            http.post("/v1/incidents", json=incident())
+            assert http.post("/v1/billing/runs", json={"month": "2025-03"}).status_code == 201
+
+            wait_for(lambda: len(receiver.delivered()) == 1, "the run delivered by serve's dispatcher", timeout=60)
+    finally:
+        server.stop()
+
+    assert receiver.delivered()[0].data["month"] == "2025-03"
