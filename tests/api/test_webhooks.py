@@ -3,19 +3,27 @@
 
 from __future__ import annotations
 
+import json
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from projections.stores import open_application
 from tests.api.conftest import KEYS, api_settings, auth
 from tests.api.scenario import contract, incident
 from tests.webhook_receiver import Receiver, wait_for
 from webhooks.dispatcher import Dispatcher, DispatchSettings
+from webhooks.secrets import Secrets, SecretUnavailableError, new_secret
+from webhooks.sender import Sender
+from webhooks.store import WebhookStore
 
 ADMIN = auth("admin")
 CUSTOMERS = ("a", "b", "c")
@@ -305,3 +313,81 @@ def test_the_console_shows_admins_the_deliveries_and_sends_one_again(
     _sign_in(hooked, "billing")
     assert 'href="/ui/webhooks"' not in hooked.get("/ui/billing").text
     assert hooked.get("/ui/webhooks").status_code == 403
+
+
+def test_a_self_check_report_with_differences_is_sent_once_as_views_mismatch(
+    store_url: str, receiver: Receiver
+) -> None:
+    settings = api_settings(store_url, webhook_allow_insecure=True, self_check_customers=0)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        hook = register(client, receiver.url, events=["views.mismatch"])
+        receiver.secrets = [hook["secret"]]
+        found = {"kind": "period", "contract_id": "c-a", "key": "2025-03", "stored": 1, "fresh": 2}
+        report = {"mismatched": {"a": [found]}, "last_slice_at": "2026-03-01T00:00:00Z"}
+        store = client.app.state.webhook_store  # type: ignore[attr-defined]
+        with store.cursor(commit=True) as c:
+            c.execute(store.sql("DELETE FROM projection_status WHERE name = ?"), ("self_check",))
+            c.execute(store.sql("INSERT INTO projection_status VALUES (?, ?)"), ("self_check", json.dumps(report)))
+
+        with dispatching(store_url):
+            wait_for(lambda: [d["state"] for d in deliveries(client, hook["webhook_id"])] == ["delivered"], "sent")
+            bill_march(client)  # later facts: the same report is not sent again
+            head = client.app.state.service.app.recorder.max_notification_id()  # type: ignore[attr-defined]
+            wait_for(lambda: store.position() >= head, "the dispatcher past the run")
+
+    (got,) = receiver.delivered()
+    assert got.type == "views.mismatch"
+    assert got.data["mismatch_count"] == 1
+    assert got.data["mismatches"] == [{**found, "customer_id": "a"}]
+
+
+def test_an_attempt_goes_to_the_checked_address_with_the_host_and_follows_no_redirect() -> None:
+    seen: dict[str, str] = {}
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            seen["host"] = self.headers["host"]
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(302)
+            self.send_header("location", "http://169.254.169.254/")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    try:
+        redirected = Sender(5, allow_insecure=True).send(f"http://localhost:{port}/h", "msg_1", "{}", [new_secret()])
+        production = Sender(5, allow_insecure=False).send(f"https://localhost:{port}/h", "msg_1", "{}", [new_secret()])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+    assert (redirected.delivered, redirected.status) == (False, 302)
+    assert seen["host"] == f"localhost:{port}"  # localhost resolved once, 127.0.0.1 connected to
+    assert production.delivered is False and production.error is not None and "refused" in production.error
+
+
+def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:
+    app = open_application(f"sqlite:///{tmp_path}/credits.db")
+    try:
+        store = WebhookStore(app)
+        sealed = Secrets(store, Fernet.generate_key().decode())
+        secret_id, secret = sealed.create("w1")
+
+        row = store.sealed_secret(secret_id)
+
+        assert row is not None and row.startswith("fernet:") and secret not in row
+        assert sealed.get(secret_id) == secret
+        with pytest.raises(SecretUnavailableError):
+            Secrets(store, Fernet.generate_key().decode()).get(secret_id)
+        with pytest.raises(SecretUnavailableError):
+            Secrets(store, None).get(secret_id)
+        plain_id, plain = Secrets(store, None).create("w2")
+        assert store.sealed_secret(plain_id) == f"plain:{plain}"
+        assert plain.startswith("whsec_")
+    finally:
+        app.close()
