@@ -89,6 +89,10 @@ def deliveries(client: TestClient, webhook_id: str) -> list[dict[str, Any]]:
     return r.json()["deliveries"]
 
 
+def states(client: TestClient, webhook_id: str) -> list[str]:
+    return [d["state"] for d in deliveries(client, webhook_id)]
+
+
 def test_a_billing_runs_entries_all_arrive_signed_in_order_once_each(
     hooked: TestClient, receiver: Receiver, store_url: str
 ) -> None:
@@ -97,13 +101,7 @@ def test_a_billing_runs_entries_all_arrive_signed_in_order_once_each(
     entries = bill_march(hooked)
 
     with dispatching(store_url):
-        wait_for(
-            lambda: (
-                all(d["state"] == "delivered" for d in deliveries(hooked, hook["webhook_id"]))
-                and len(deliveries(hooked, hook["webhook_id"])) == len(entries) + 1
-            ),
-            "every delivery recorded",
-        )
+        wait_for(lambda: states(hooked, hook["webhook_id"]) == ["delivered"] * (len(entries) + 1), "all recorded")
 
     got = receiver.all_requests()
     assert receiver.refused == []
@@ -235,7 +233,7 @@ def test_an_endpoint_failing_longer_than_the_retry_period_is_disabled_as_a_fact(
             lambda: not hooked.get(f"/v1/webhooks/{webhook_id}", headers=ADMIN).json()["active"],
             "the endpoint disabled",
         )
-        wait_for(lambda: all(d["state"] == "abandoned" for d in deliveries(hooked, webhook_id)), "deliveries abandoned")
+        wait_for(lambda: set(states(hooked, webhook_id)) == {"abandoned"}, "deliveries abandoned")
 
     shown = hooked.get(f"/v1/webhooks/{webhook_id}", headers=ADMIN).json()
     assert shown["disabled_by"] == "dispatcher"
@@ -257,7 +255,7 @@ def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
 
     with dispatching(store_url):
         wait_for(lambda: len(receiver.delivered()) == len(entries), "every entry delivered")
-        wait_for(lambda: all(d["state"] == "delivered" for d in deliveries(hooked, webhook_id)), "recorded")
+        wait_for(lambda: states(hooked, webhook_id) == ["delivered"] * len(entries), "recorded")
         first = deliveries(hooked, webhook_id)[0]
         retried = hooked.post(f"/v1/webhooks/{webhook_id}/deliveries/{first['delivery_id']}/retry", headers=ADMIN)
         wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "the retried delivery sent again")
@@ -298,7 +296,7 @@ def test_the_console_shows_admins_the_deliveries_and_sends_one_again(
     bill_march(hooked)
     webhook_id = hook["webhook_id"]
     with dispatching(store_url):
-        wait_for(lambda: [d["state"] for d in deliveries(hooked, webhook_id)] == ["delivered"], "delivered")
+        wait_for(lambda: states(hooked, webhook_id) == ["delivered"], "delivered")
         _sign_in(hooked, "admin")
         listing = hooked.get("/ui/webhooks")
         detail = hooked.get(f"/ui/webhooks/{webhook_id}")
@@ -330,7 +328,7 @@ def test_a_self_check_report_with_differences_is_sent_once_as_views_mismatch(
             c.execute(store.sql("INSERT INTO projection_status VALUES (?, ?)"), ("self_check", json.dumps(report)))
 
         with dispatching(store_url):
-            wait_for(lambda: [d["state"] for d in deliveries(client, hook["webhook_id"])] == ["delivered"], "sent")
+            wait_for(lambda: states(client, hook["webhook_id"]) == ["delivered"], "sent")
             bill_march(client)  # later facts: the same report is not sent again
             head = client.app.state.service.app.recorder.max_notification_id()  # type: ignore[attr-defined]
             wait_for(lambda: store.position() >= head, "the dispatcher past the run")
