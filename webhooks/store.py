@@ -117,6 +117,7 @@ class WebhookStore:
             except Exception:  # processes starting at once race to create them: try again
                 if attempt == 4:
                     raise
+                time.sleep(0.1 * (attempt + 1))
 
     def select(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self.cursor(commit=False) as c:
