@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio.to_thread
 import fastapi_offline
@@ -20,7 +21,7 @@ from api import console, metrics, problems
 from api.body_guard import BodyGuard
 from api.console_session import Sessions
 from api.observability import RequestContext, configure_logging
-from api.responses import errors
+from api.responses import Health, Readiness, errors, finish_document
 from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
@@ -91,17 +92,24 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     app.state.keys = keys
+
+    def openapi_document() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = finish_document(FastAPI.openapi(app))
+        return app.openapi_schema
+
+    app.openapi = openapi_document  # type: ignore[method-assign]
     problems.install(app)
     app.add_middleware(problems.CatchAll)  # innermost: added first
     app.add_middleware(BodyGuard, keys=keys, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContext, observe=metrics.observe_request)
 
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], response_model=Health)
     def healthz() -> dict[str, str]:
         """The process is up (for a load balancer's liveness check)."""
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], responses=errors(503))
+    @app.get("/readyz", tags=["health"], response_model=Readiness, responses=errors(503))
     def readyz(request: Request) -> JSONResponse:
         """Ready for traffic: the database answers and the read models are within
         SLACREDITS_READY_MAX_LAG_SECONDS of the log."""
@@ -122,7 +130,18 @@ def create_app(settings: Settings) -> FastAPI:
             )
         return JSONResponse({"status": "ready", **status, "self_check": service.self_check_status()})
 
-    @app.get("/metrics", tags=["health"], response_class=Response)
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        response_class=Response,
+        responses={
+            200: {
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+                "description": "Prometheus text exposition format",
+            },
+            **errors(401),
+        },
+    )
     def metrics_(request: Request) -> Response:
         """Prometheus metrics (text format) of every API worker, and the projection's lag."""
         if settings.metrics_token is not None:

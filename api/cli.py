@@ -413,6 +413,26 @@ def _service():  # type: ignore[no-untyped-def]
 
 
 @cli.command()
+def openapi(
+    output: Annotated[Path | None, typer.Option(help="Write the document to this file (default: print it).")] = None,
+) -> None:
+    """The HTTP contract as an OpenAPI document (what /openapi.json serves; docs/openapi.json is a copy)."""
+    from api.app import create_app
+
+    text = openapi_text(create_app(Settings(api_keys="")).openapi())
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"wrote {output}")
+
+
+def openapi_text(document: dict[str, object]) -> str:
+    """The document as docs/openapi.json keeps it: indented, keys in the served order, one final newline."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
+@cli.command()
 def demo() -> None:
     """Load the demo data set (a dozen customers, two years of incidents) unless already loaded."""
     from api.demo import load_demo

@@ -14,6 +14,18 @@ from fastapi.responses import JSONResponse, Response
 from api import metrics
 from api.deps import Service, require
 from api.responses import errors
+from api.responses_billing import (
+    AcknowledgementAnswer,
+    AuditPage,
+    BillingRun,
+    Checkpoint,
+    CheckpointVerification,
+    LedgerPage,
+    RunDetail,
+    RunsPage,
+    UnbilledPage,
+    Verification,
+)
 from api.routes_queries import MONTH, AsOf, Settings_, read_at, up_to_date
 from api.schemas import Body, CheckpointIn, Id, MonthText
 from domain.calendar import Month, to_micros
@@ -29,6 +41,10 @@ billing = APIRouter(prefix="/v1/billing", tags=["billing"])
 audit = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 RUN = require("billing")
+CSV_EXAMPLE = (
+    "entry_id,run_id,customer_id,contract_id,month,kind,amount_minor,currency,issued_at,invoice_id,applied_at\r\n"
+    "E000000001,RUN-000001-2026-03,acme,c-100,2026-03,credit,10000,USD,2026-04-02T06:00:00Z,,\r\n"
+)
 READ_LEDGER = require("billing", "auditor")
 AUDIT = require("auditor")
 
@@ -58,7 +74,7 @@ def _after(cursor: str | None) -> int:
         raise InvalidValueError("after", "not a cursor this service gave") from None
 
 
-@billing.post("/runs", status_code=201, responses=errors(401, 403, 409, 422, 503))
+@billing.post("/runs", status_code=201, response_model=BillingRun, responses=errors(401, 403, 409, 422, 503))
 def run_billing(
     body: RunRequest, service: Service, settings: Settings_, _: Annotated[str, Depends(RUN)]
 ) -> JSONResponse:
@@ -99,13 +115,13 @@ def _ledger(
     service: Service, settings: Settings_, after: str | None, limit: int, as_of: str | None, only: LedgerFilter
 ) -> tuple[list[dict[str, Any]], int]:
     seq = _after(after)
-    reader, _ = service.reader_at(read_at(service, settings, as_of))
+    reader = service.ledger_reader_at(read_at(service, settings, as_of))
     with service.view.reading():
         rows = reader.ledger_rows(seq, limit, only.customer_id, only.month, only.kind, only.unacknowledged)
     return rows, int(str(rows[-1]["seq"])) if rows else seq
 
 
-@billing.get("/runs", responses=errors(401, 403, 422, 503))
+@billing.get("/runs", response_model=RunsPage, responses=errors(401, 403, 422, 503))
 def list_runs(
     service: Service,
     settings: Settings_,
@@ -118,7 +134,7 @@ def list_runs(
         return {"runs": [r.doc() for r in service.reader.runs(month)]}
 
 
-@billing.get("/runs/{run_id}", responses=errors(401, 403, 404, 503))
+@billing.get("/runs/{run_id}", response_model=RunDetail, responses=errors(401, 403, 404, 503))
 def get_run(
     run_id: str, service: Service, settings: Settings_, _: Annotated[str, Depends(READ_LEDGER)]
 ) -> dict[str, Any]:
@@ -133,7 +149,7 @@ def get_run(
     return {**found[0].doc(), "entries_issued": entries}
 
 
-@billing.get("/unbilled", responses=errors(401, 403, 422, 503))
+@billing.get("/unbilled", response_model=UnbilledPage, responses=errors(401, 403, 422, 503))
 def list_unbilled_periods(
     service: Service,
     settings: Settings_,
@@ -155,7 +171,7 @@ def list_unbilled_periods(
     }
 
 
-@billing.get("/ledger", responses=errors(401, 403, 422, 503))
+@billing.get("/ledger", response_model=LedgerPage, responses=errors(401, 403, 422, 503))
 def list_ledger_entries(
     service: Service,
     settings: Settings_,
@@ -173,7 +189,13 @@ def list_ledger_entries(
 @billing.get(
     "/ledger.csv",
     response_class=Response,
-    responses={200: {"content": {"text/csv": {}}, "description": "The entries as CSV"}, **errors(401, 403, 422, 503)},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}, "example": CSV_EXAMPLE}},
+            "description": "The entries as CSV (the ledger's columns; the next page's cursor in X-Next-Cursor)",
+        },
+        **errors(401, 403, 422, 503),
+    },
 )
 def get_ledger_csv(
     service: Service,
@@ -189,7 +211,11 @@ def get_ledger_csv(
     return Response(csv_text(rows), media_type="text/csv", headers={"X-Next-Cursor": _cursor(last)})
 
 
-@billing.post("/ledger/{entry_id}/acknowledgement", responses=errors(401, 403, 404, 409, 422, 503))
+@billing.post(
+    "/ledger/{entry_id}/acknowledgement",
+    response_model=AcknowledgementAnswer,
+    responses=errors(401, 403, 404, 409, 422, 503),
+)
 def acknowledge_ledger_entry(
     entry_id: str, body: Acknowledgement, service: Service, _: Annotated[str, Depends(RUN)]
 ) -> dict[str, Any]:
@@ -198,7 +224,7 @@ def acknowledge_ledger_entry(
     return {"entry_id": entry_id, "invoice_id": body.invoice_id, "recorded": result.created}
 
 
-@audit.get("/events", responses=errors(401, 403, 422, 503))
+@audit.get("/events", response_model=AuditPage, responses=errors(401, 403, 422, 503))
 def list_audit_events(
     service: Service,
     settings: Settings_,
@@ -216,7 +242,7 @@ def list_audit_events(
     return feed_page(service.app, service.recorded_links, after, limit, upto)
 
 
-@audit.get("/verification", responses=errors(401, 403, 503))
+@audit.get("/verification", response_model=Verification, responses=errors(401, 403, 503))
 def get_verification(service: Service, settings: Settings_, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
     """Rebuild every read model from the log alone, compare with the live views, and digest the log."""
     up_to_date(service, settings)
@@ -226,13 +252,13 @@ def get_verification(service: Service, settings: Settings_, _: Annotated[str, De
     return result
 
 
-@audit.get("/checkpoint", responses=errors(401, 403, 503))
+@audit.get("/checkpoint", response_model=Checkpoint, responses=errors(401, 403, 503))
 def get_checkpoint(service: Service, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
     """The log's digest at its last position, recomputed from the stored facts: keep it outside the service."""
     return checkpoint(service.app)
 
 
-@audit.post("/checkpoint/verification", responses=errors(401, 403, 422, 503))
+@audit.post("/checkpoint/verification", response_model=CheckpointVerification, responses=errors(401, 403, 422, 503))
 def verify_checkpoint(body: CheckpointIn, service: Service, _: Annotated[str, Depends(AUDIT)]) -> dict[str, Any]:
     """Whether the log still yields a checkpoint kept earlier (its digest at its position)."""
     return check_against(service.app, body.model_dump())

@@ -19,7 +19,7 @@ contracts = APIRouter(prefix="/v1/contracts", tags=["contracts"])
 incidents = APIRouter(prefix="/v1/incidents", tags=["ingest"])
 maintenance = APIRouter(prefix="/v1/maintenance", tags=["ingest"])
 
-WRITE_ERRORS = errors(401, 403, 404, 409, 422, 503)
+WRITE_ERRORS = errors(401, 403, 404, 409, 413, 422, 503)
 
 
 def writes(model: type) -> dict[int | str, dict[str, Any]]:

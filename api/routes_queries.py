@@ -13,7 +13,7 @@ from api import commands
 from api import schemas as s
 from api.deps import FILE_CLAIMS, READ_CREDITS, READ_REPORTS, Service, get_settings
 from api.explanation_text import explanation_text
-from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, errors
+from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, CustomersPage, Explanation, errors
 from api.settings import Settings
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError, NotFoundError
@@ -68,7 +68,7 @@ def parse_as_of(text: str) -> datetime:
     return check_instant(datetime.fromisoformat(text.upper().replace("Z", "+00:00")), "as_of")
 
 
-@credits.get("", responses=errors(401, 403, 422, 503))
+@credits.get("", response_model=CustomersPage, responses=errors(401, 403, 422, 503))
 def list_customers(
     service: Service,
     settings: Settings_,
@@ -112,9 +112,13 @@ def get_credits(
 
 @credits.get(
     "/{customer_id}/periods/{month}/explanation",
+    response_model=Explanation,
     responses={
         **errors(401, 403, 404, 422, 503),
-        200: {"content": {"application/json": {}, "text/plain": {}}, "description": "The explanation"},
+        200: {
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+            "description": "The explanation (JSON; with `format=text` or `Accept: text/plain`, the same in words)",
+        },
     },
 )
 def get_explanation(

@@ -1,4 +1,4 @@
-"""Figures as known at an instant, for one customer, at the cost of that customer's history.
+"""Figures as known at an instant, for one customer (or the ledger), at the cost of its history.
 
 The projection files every fact by what it can reach (`v_facts`, projections/records.py:
 FactRow): a customer's contract facts and claims, a service's incidents and maintenance, and the
@@ -49,9 +49,24 @@ def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known
             (*services, until),
         )
         events.update((r["position"], _decoded(view, mapper, r)) for r in rows)
-    rows = view.select(f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'ledger' AND known_from <= ?", (until,))
-    events.update((r["position"], _decoded(view, mapper, r)) for r in rows)
+    events.update(_ledger_facts(view, mapper, until))
+    return _replayed(events)
 
+
+def ledger_model_at(view: SQLCreditsView, mapper: Any, known_at: datetime) -> CreditsModel:
+    """The billing ledger and its runs as known at `known_at`: a ledger entry and its
+    acknowledgement are facts of the ledger alone, so only those are replayed (no contract,
+    incident or other customer's fact)."""
+    return _replayed(dict(_ledger_facts(view, mapper, to_micros(known_at))))
+
+
+def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[int, Any]]:
+    rows = view.select(f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'ledger' AND known_from <= ?", (until,))
+    return [(r["position"], _decoded(view, mapper, r)) for r in rows]
+
+
+def _replayed(events: dict[int, Any]) -> CreditsModel:
+    """These facts, in log order, through the projection's own code, into a model in memory."""
     memory = MemoryCreditsView()
     memory.model.record_log = False
     last = max(events, default=0)

@@ -11,7 +11,7 @@ from domain.application import APPLICATION_NAME, CreditsApplication
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError
 from domain.limits import check_instant, check_month
-from projections.as_of import customer_model_at
+from projections.as_of import customer_model_at, ledger_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
 from projections.queries import claims_report, credits_document
@@ -123,12 +123,23 @@ class CreditsService:
         now = datetime.now(UTC)
         if as_of is None:
             return self.reader, to_micros(now)
-        as_of = check_instant(as_of, "as_of")
-        if as_of > now:
-            raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
+        as_of = self._past(as_of)
         if customer_id is not None:
             return ModelReader(customer_model_at(self.view, self.app.mapper, customer_id, as_of)), to_micros(as_of)
         return ModelReader(replay(self.app, known_at=as_of).model), to_micros(as_of)
+
+    @staticmethod
+    def _past(as_of: datetime) -> datetime:
+        as_of = check_instant(as_of, "as_of")
+        if as_of > datetime.now(UTC):
+            raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
+        return as_of
+
+    def ledger_reader_at(self, as_of: datetime | None) -> Reader:
+        """The reader of the billing ledger, live or as known at `as_of` (its own facts only)."""
+        if as_of is None:
+            return self.reader
+        return ModelReader(ledger_model_at(self.view, self.app.mapper, self._past(as_of)))
 
     def credits(
         self, customer_id: str, first: str, last: str, as_of: datetime | None = None, catch_up: bool = True

@@ -1,6 +1,6 @@
-"""As of an instant, for one customer, from its facts only (projections/as_of.py): the same
-credits and explanations as a replay of the whole log, on random worlds at random instants,
-on both stores."""
+"""As of an instant, for one customer or the ledger, from their facts only (projections/as_of.py):
+the same credits, explanations, ledger entries and runs as a replay of the whole log, on random
+worlds at random instants, on both stores."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from domain.calendar import Month, to_micros
 from domain.errors import DomainError
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
-from projections.as_of import customer_model_at
+from projections.as_of import customer_model_at, ledger_model_at
 from projections.explanation import explain_month
 from projections.queries import credits_document
 from projections.readers import ModelReader, SQLReader
@@ -92,6 +92,13 @@ def _world(service: CreditsService, seed: int) -> None:
                     bill_at(
                         app, SQLReader(service.view), f"2025-0{rnd.randint(1, 3)}", datetime(2025, 5, 1, tzinfo=UTC)
                     )
+                catch_up(app, service.view)
+                with service.view.reading():
+                    issued = SQLReader(service.view).ledger_rows(0, 1000, None, None, None, True)
+                for entry in rnd.sample(issued, min(2, len(issued))):
+                    app.acknowledge_entry(
+                        entry_id=str(entry["entry_id"]), invoice_id=f"inv{n}", applied_at=datetime.now(UTC)
+                    )
             elif incidents:
                 app.correct_incident(
                     incident_id=rnd.choice(incidents),
@@ -128,4 +135,8 @@ def test_as_of_from_one_customers_facts_equals_a_replay_of_the_whole_log(store_u
                         explain_month(fast, customer, month, now)
                     continue
                 assert explain_month(fast, customer, month, now) == expected_explanation, (at, customer, month)
+        ledger = ModelReader(ledger_model_at(service.view, service.app.mapper, at))
+        for only in ((None, None, None, False), ("a", None, None, False), (None, "2025-02", "credit", True)):
+            assert ledger.ledger_rows(0, 10**6, *only) == full.ledger_rows(0, 10**6, *only), (at, only)
+        assert ledger.runs() == full.runs(), at
     service.close()
