@@ -9,10 +9,10 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.deps import Service, get_settings, require
-from api.responses import errors
+from api.responses import INSTANT, Answer, F, errors, example
 from api.schemas import Body as BodyModel
 from api.schemas import Id
 from api.settings import Settings
@@ -42,54 +42,106 @@ class DisableIn(BodyModel):
     reason: str = Field("", max_length=500)
 
 
-class WebhookPublic(BaseModel):
-    webhook_id: str
-    url: str
-    events: list[str]
-    description: str
-    active: bool
-    registered_at: str
-    registered_by: str
-    secret_rotated_at: str | None
-    secret_rotated_by: str | None
-    previous_secret_valid_until: str | None
-    disabled_at: str | None
-    disabled_by: str | None
-    disabled_reason: str | None
+_WHEN = f"{INSTANT}; null: not yet"
+_HOOK = {
+    "webhook_id": "wh-3f9c2a7d41b04e5c8a1d2e3f",
+    "url": "https://billing.example.com/hooks/sla-credits",
+    "events": ["billing.run.completed", "ledger.entry.issued"],
+    "description": "Lago",
+    "active": True,
+    "registered_at": "2026-04-01T09:00:00Z",
+    "registered_by": "admin",
+    "secret_rotated_at": None,
+    "secret_rotated_by": None,
+    "previous_secret_valid_until": None,
+    "disabled_at": None,
+    "disabled_by": None,
+    "disabled_reason": None,
+}
+_DELIVERY = {
+    "delivery_id": "msg_42_0_5d41402abc4b",
+    "event_id": "evt_42_0",
+    "event_type": "ledger.entry.issued",
+    "position": 42,
+    "state": "delivered",
+    "attempts": 1,
+    "last_status": 204,
+    "last_error": None,
+    "created_at": "2026-04-02T06:00:00.125Z",
+    "last_attempt_at": "2026-04-02T06:00:00.310Z",
+    "next_attempt_at": None,
+    "delivered_at": "2026-04-02T06:00:00.310Z",
+}
+
+
+class WebhookPublic(Answer):
+    model_config = example(_HOOK)
+
+    webhook_id: str = F("The webhook's id")
+    url: str = F("Where its events are POSTed")
+    events: list[str] = F("The event types it receives")
+    description: str = F("What it is for, as registered")
+    active: bool = F("False once disabled (by an admin, or by the dispatcher after failing for the retry period)")
+    registered_at: str = F(f"When it was registered, {INSTANT}")
+    registered_by: str = F("The role that registered it")
+    secret_rotated_at: str | None = F(f"When its secret was last rotated, {_WHEN}")
+    secret_rotated_by: str | None = F("The role that last rotated its secret; null: never rotated")
+    previous_secret_valid_until: str | None = F(f"Until when the previous secret signs too, {_WHEN}")
+    disabled_at: str | None = F(f"When it was disabled, {_WHEN}")
+    disabled_by: str | None = F("Who disabled it: a role, or `dispatcher`; null: active")
+    disabled_reason: str | None = F("Why it was disabled; null: active")
 
 
 class WebhookCreated(WebhookPublic):
-    secret: str | None = Field(description="Shown once, in the 201 answer only (null when repeated)")
+    model_config = example({**_HOOK, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})
+
+    secret: str | None = F("The signing secret, shown in the 201 answer only (null when the same call is repeated)")
 
 
-class WebhookList(BaseModel):
-    webhooks: list[WebhookPublic]
+class WebhookList(Answer):
+    model_config = example({"webhooks": [_HOOK]})
+
+    webhooks: list[WebhookPublic] = F("Every webhook, in the order registered, disabled ones included")
 
 
-class SecretRotation(BaseModel):
-    webhook_id: str
-    secret: str = Field(description="The new secret, shown once")
-    previous_secret_valid_until: str = Field(description="Until then, the previous secret signs too")
+class SecretRotation(Answer):
+    model_config = example(
+        {
+            "webhook_id": _HOOK["webhook_id"],
+            "secret": "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+            "previous_secret_valid_until": "2026-04-03T09:00:00Z",
+        }
+    )
+
+    webhook_id: str = F("The webhook's id")
+    secret: str = F("The new signing secret, shown once")
+    previous_secret_valid_until: str = F(f"Until then the previous secret signs beside the new one, {INSTANT}")
 
 
-class DeliveryPublic(BaseModel):
-    delivery_id: str = Field(description="The webhook-id header: the same on every attempt")
-    event_id: str
-    event_type: str
-    position: int = Field(description="Position in the log of the fact it comes from")
-    state: Literal["pending", "delivered", "abandoned"]
-    attempts: int
-    last_status: int | None
-    last_error: str | None
-    created_at: str
-    last_attempt_at: str | None
-    next_attempt_at: str | None
-    delivered_at: str | None
+class DeliveryPublic(Answer):
+    model_config = example(_DELIVERY)
+
+    delivery_id: str = F("The `webhook-id` header: the same on every attempt, the receiver's idempotency key")
+    event_id: str = F("The event (one fact may give several events)")
+    event_type: str = F("ledger.entry.issued, billing.run.completed or views.mismatch")
+    position: int = F("Position in the log of the fact it comes from")
+    state: Literal["pending", "delivered", "abandoned"] = F(
+        "pending: not delivered yet; delivered: a 2xx answer; abandoned: the webhook was disabled"
+    )
+    attempts: int = F("Attempts made")
+    last_status: int | None = F("The receiver's HTTP status at the last attempt; null: no answer (or no attempt)")
+    last_error: str | None = F("Why the last attempt failed; null: it did not")
+    created_at: str = F(f"When it was queued, {INSTANT}")
+    last_attempt_at: str | None = F(f"When it was last attempted, {_WHEN}")
+    next_attempt_at: str | None = F(f"When it is attempted next (once earlier deliveries are through), {_WHEN}")
+    delivered_at: str | None = F(f"When a 2xx answer was received, {_WHEN}")
 
 
-class DeliveryPage(BaseModel):
-    deliveries: list[DeliveryPublic]
-    next_cursor: str
+class DeliveryPage(Answer):
+    model_config = example({"deliveries": [_DELIVERY], "next_cursor": "ZGVsaXZlcmllczo0MjowOg"})
+
+    deliveries: list[DeliveryPublic] = F("The deliveries of this page, in log order")
+    next_cursor: str = F("Pass as `after` for the next page (an empty page: nothing newer yet)")
 
 
 def get_store(request: Request) -> WebhookStore:

@@ -16,6 +16,7 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.responses_billing import LedgerEntry
 from projections.stores import open_application
 from tests.api.conftest import KEYS, api_settings, auth
 from tests.api.scenario import contract, incident
@@ -107,6 +108,7 @@ def test_a_billing_runs_entries_all_arrive_signed_in_order_once_each(
     assert receiver.refused == []
     assert [r.type for r in got] == ["ledger.entry.issued"] * len(entries) + ["billing.run.completed"]
     assert [r.data for r in got[:-1]] == entries  # exactly as the ledger lists them, in its order
+    assert all(LedgerEntry.model_validate(r.data) for r in got[:-1])  # the ledger's published answer model
     assert len({r.msg_id for r in got}) == len(got)  # each exactly once
     run = got[-1].data
     assert (run["month"], run["entries"], run["totals"]) == ("2025-03", 3, {"USD": {"credit": 300000, "adjustment": 0}})
