@@ -169,6 +169,10 @@ def test_after_a_rotation_both_secrets_sign_and_neither_is_in_the_log(
     for secret in (hook["secret"], new):
         assert secret.removeprefix("whsec_") not in log + listed
     assert "WebhookRegistered" in log or "Webhook.Registered" in log
+    verification = hooked.get("/v1/audit/verification", headers=ADMIN).json()  # webhook facts change no figure
+    assert (verification["mismatch_count"], verification["first_bad_position"]) == (0, None)
+    as_of = hooked.get("/v1/billing/ledger", params={"as_of": shown["registered_at"]}, headers=ADMIN)
+    assert as_of.status_code == 200 and as_of.json()["entries"] == []
 
 
 REFUSED_ALWAYS = [
