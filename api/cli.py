@@ -447,7 +447,8 @@ def quickstart(
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
 ) -> None:
     """Load the demo once, create API keys for every role (kept in data/api-keys.env), and serve."""
-    from api.demo import load_demo
+    from api.demo import demo_instant, load_demo
+    from projections.stores import open_application
 
     keys_file = Path("data/api-keys.env")
     keys_file.parent.mkdir(parents=True, exist_ok=True)
@@ -461,14 +462,36 @@ def quickstart(
     os.environ.setdefault("SLACREDITS_API_KEYS", keys_file.read_text(encoding="utf-8").strip().split("=", 1)[1])
     os.environ.setdefault("SLACREDITS_LOG_FORMAT", "text")  # readable in a terminal; JSON is for production
     settings = _settings()
-    if load_demo(settings.database_url):
-        err.print("loaded the demo data")
+    app = open_application(settings.database_url)
+    try:
+        if load_demo(settings.database_url, app):
+            err.print("loaded the demo data")
+        example = demo_instant(app)
+    finally:
+        app.close()
     err.print(f"\n[bold]sla-credits[/] on {_redact(settings.database_url)}")
-    err.print(f"Open http://127.0.0.1:{port}/ui/ (the console) or http://127.0.0.1:{port}/docs (the API, press")
-    err.print("Authorize) and use one of these keys:")
-    for key in settings.api_key_list():
+    err.print(
+        f"Open http://127.0.0.1:{port}/ui/ (the console) or http://127.0.0.1:{port}/docs (the API, press Authorize)",
+        soft_wrap=True,
+    )
+    err.print("and use one of these keys:")
+    keys = settings.api_key_list()
+    for key in keys:
         err.print(f"  {key.role:16} {key.key}", markup=False, highlight=False)
-    err.print("(kept in data/api-keys.env; try customer 'northwind' from 2025-01 to 2026-10)\n")
+    err.print("(kept in data/api-keys.env)")
+    reader = next((k.key for k in keys if k.role == "account_manager"), keys[0].key if keys else "KEY")
+    if example is not None:
+        base = f"http://127.0.0.1:{port}"
+        for line in (
+            f"\nAs of an instant: the demo's facts were recorded in two phases, {example.instant_text} between them",
+            "(after it: a correction of a month already billed, the end of an outage, a contract recorded late).",
+            f"{example.customer_id}'s credits as known then, and now:",
+            f'  curl -H "Authorization: Bearer {reader}" "{base}{example.path()}"',
+            f'  curl -H "Authorization: Bearer {reader}" "{base}{example.path(as_of=False)}"',
+            f"In the console: {base}/ui/customers/{example.customer_id}?as_of={example.instant_text}",
+        ):
+            err.print(line, markup=False, highlight=False, soft_wrap=True)
+    err.print("")
     serve(host="127.0.0.1", port=port, workers=1)
 
 

@@ -15,7 +15,7 @@ from pathlib import Path as FilePath
 from typing import Any
 from urllib.parse import urlencode
 
-from babel.numbers import format_currency, get_currency_precision
+from babel.numbers import get_currency_precision
 from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
@@ -25,9 +25,11 @@ from api import commands, metrics
 from api import schemas as s
 from api.console_session import COOKIE, Session, Sessions
 from api.explanation_text import explanation_text
+from api.fact_words import fact_in_words
+from api.formatting import duration, local_instant, money
 from api.public import incident_public
 from api.routes_queries import up_to_date
-from domain.calendar import Month, from_micros, local_date, to_micros
+from domain.calendar import Month, from_micros, local_date, to_micros, zone
 from domain.errors import DomainError, InvalidValueError, NotFoundError
 from domain.incident import incident_uuid
 from projections.audit import find_digest
@@ -38,10 +40,11 @@ from projections.queries import (
     claims_by_customer,
     credits_document,
     customer_summary,
+    customers_reached,
     matching_customers,
     unbilled_periods,
 )
-from projections.service import CreditsService, month_range
+from projections.service import MAX_MONTHS, CreditsService, month_range
 from projections.verification import notifications, verify
 
 HERE = FilePath(__file__).parent
@@ -66,6 +69,13 @@ PAGES = [
 ]
 CHANNELS = ["email", "phone", "ticket", "chat", "portal", "letter", "other"]
 PAGE_SIZE = 50
+# the words for the three amounts of a period (RULES.md: credit_minor, granted_minor,
+# capped_minor), the same on every page, chart and explanation
+LABELS = {
+    "credit": "Credit earned by the SLA",
+    "granted": "Credit granted (after the annual cap)",
+    "capped": "Lost to the annual cap",
+}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -128,6 +138,11 @@ class Page:
             "as_of_amp": f"&as_of={as_of_input}" if as_of_input else "",
             "keep_params": keep,
             "keep_query": urlencode(keep),
+            # where the as-of form and "Now" go: this page, or after a form was posted (a run, a
+            # claim, a verification) the page it answered with, never the POST-only address
+            "page_path": self.request.url.path
+            if self.request.method == "GET"
+            else next((href for key, _, href, _ in PAGES if key == active), "/ui/"),
             "messages": [],
         }
         return _render(self.request, template, {**base, **context})
@@ -193,13 +208,6 @@ def posted(request: Request, csrf: str) -> Page:
 
 
 # -- formatting ------------------------------------------------------------------------
-
-
-def money(minor: int | None, currency: str) -> str:
-    if minor is None:
-        return "no cap"
-    digits = get_currency_precision(currency)
-    return format_currency(Decimal(minor).scaleb(-digits), currency, format="¤¤\u00a0#,##0.00", locale="en_US")
 
 
 def _instant(micros: int | None) -> str | None:
@@ -296,8 +304,13 @@ def customer(request: Request, customer_id: str) -> HTMLResponse:
         contracts = reader.contracts_of(customer_id)
         if not contracts:
             raise NotFoundError("customer_id", f"no contract for customer {customer_id!r}")
-        last = Month.of(local_date(now, contracts[0].tz))
-        doc = credits_document(reader, customer_id, last.plus(-23), last, now, p.as_of)
+        # by default every month from the first contract's first one to the current one
+        this_month = Month.of(local_date(now, contracts[0].tz))
+        first_month = min(Month.of(c.starts_on) for c in contracts)
+        default_first = min(max(first_month, this_month.plus(-(MAX_MONTHS - 1))), this_month)
+        q = request.query_params
+        first, last = month_range(q.get("from") or str(default_first), q.get("to") or str(this_month))
+        doc = credits_document(reader, customer_id, first, last, now, p.as_of)
     currency = {c.contract_id: c.currency for c in contracts}
     charts = []
     for c in contracts:
@@ -312,6 +325,7 @@ def customer(request: Request, customer_id: str) -> HTMLResponse:
                 "currency": c.currency,
                 "data": {
                     "currency": c.currency,
+                    "labels": LABELS,
                     "months": [x["month"] for x in own],
                     "owed": [float(x["credit_minor"] * scale) for x in own],
                     "granted": [float(x["granted_minor"] * scale) for x in own],
@@ -347,7 +361,9 @@ def customer(request: Request, customer_id: str) -> HTMLResponse:
         "customers",
         customer_id=customer_id,
         name=contracts[0].customer_name,
+        first_month=str(first),
         last_month=str(last),
+        contract_first=str(first_month),
         charts=charts,
         years=years,
         periods=periods,
@@ -355,10 +371,15 @@ def customer(request: Request, customer_id: str) -> HTMLResponse:
 
 
 def _timeline(period: dict[str, Any]) -> dict[str, Any]:
-    """Rows of the month's timeline, from the explanation's own intervals."""
+    """Rows of the month's timeline, from the explanation's own intervals, on the contract's
+    local clock (the chart's axis shows wall-clock times; bar lengths are real durations)."""
     window = period["measured_window"]
     start, end = datetime.fromisoformat(window["start"]), datetime.fromisoformat(window["end"])
+    tz = zone(period["timezone"])
     rows = []
+
+    def wall(t: datetime) -> str:
+        return t.astimezone(tz).replace(tzinfo=None).isoformat()
 
     def row(label: str, kind: str, a: str | None, b: str | None, hover: str) -> None:
         if a is None:
@@ -367,8 +388,9 @@ def _timeline(period: dict[str, Any]) -> dict[str, Any]:
         if e_ <= s_:
             s_, e_ = max(min(datetime.fromisoformat(a), end), start), max(min(datetime.fromisoformat(a), end), start)
         ms = max((e_ - s_) / timedelta(milliseconds=1), 60_000.0)  # at least a minute, to be visible
+        hover += f" ({local_instant(a, period['timezone'])} to {local_instant(b, period['timezone'])})"
         rows.append(
-            {"label": label, "kind": kind, "start": s_.isoformat(), "duration_ms": ms, "hover": hover, "legend": kind}
+            {"label": label, "kind": kind, "start": wall(s_), "duration_ms": ms, "hover": hover, "legend": kind}
         )
 
     for line in period["lines"]:
@@ -392,11 +414,22 @@ def _timeline(period: dict[str, Any]) -> dict[str, Any]:
                     f"{i['incident_id']} did not count: {i['reason_text']}",
                 )
         for m in line["maintenance"]:
-            state = "qualified" if m["qualified"] else f"not qualified: {m['reason_text']}"
-            row(f"{where} · maintenance {m['maintenance_id']}", "maintenance", m["starts_at"], m["ends_at"], state)
+            if m["qualified"]:
+                label, kind, state = "excluded", "maintenance", "announced in time: not downtime"
+            elif m["reason"] in ("other_service", "other_region"):  # not this subscription's: shown as such
+                label, kind, state = m["reason_text"], "notCounted", f"does not apply: {m['reason_text']}"
+            else:  # it applies, but does not qualify (too little notice, cancelled): downtime counts
+                label, kind, state = "not excluded", "maintenanceNotExcluded", f"not excluded: {m['reason_text']}"
+            row(
+                f"{where} · maintenance {m['maintenance_id']} ({label})",
+                kind,
+                m["starts_at"],
+                m["ends_at"],
+                f"{m['maintenance_id']}: {state}",
+            )
         for n, d in enumerate(line["downtime_intervals"], start=1):
             row(f"{where} · downtime", "downtime", d["start"], d["end"], f"merged downtime {n}, weight {d['weight']}")
-    return {"start": start.isoformat(), "end": end.isoformat(), "rows": rows}
+    return {"start": wall(start), "end": wall(end), "rows": rows}
 
 
 @console.get("/customers/{customer_id}/periods/{month}")
@@ -462,28 +495,46 @@ def _claims_page(p: Page, first: str | None, last: str | None, filed: dict[str, 
         }
         for r in report["customers"]
     ]
-    # one chart per currency (amounts in different currencies are never put on one axis)
-    charts: dict[str, dict[str, Any]] = {}
-    for r in report["customers"]:
-        for currency in r["currencies"] or ["none"]:
-            chart = charts.setdefault(currency, {"currency": currency, "customers": [], "claims": [], "entitled": []})
-            chart["customers"].append(r["customer_id"])
-            chart["claims"].append(r["claims_filed"])
-            digits = get_currency_precision(currency) if currency != "none" else 0
-            entitled = r["credit_entitled_minor"] if len(r["currencies"]) <= 1 else 0
-            chart["entitled"].append(float(Decimal(entitled).scaleb(-digits)))
+    chart = _claims_chart(report["customers"])
     return p.render(
         "claims.html",
         "claims",
         first=str(a),
         last=str(b),
         rows=rows,
-        charts=sorted(charts.values(), key=lambda c: str(c["currency"])),
+        chart=chart,
         can_file=p.role in FILE_CLAIMS and p.as_of is None,
         channels=CHANNELS,
         filed=filed,
         new_claim_id=f"ui-{uuid.uuid4().hex[:12]}",
     )
+
+
+def _claims_chart(customers: list[dict[str, Any]]) -> dict[str, Any]:
+    """One chart for every customer: claims filed beside the credit the rules entitle. Amounts
+    in different currencies share no axis: each bar is the amount as a share of the largest in
+    its currency (so bars compare customers billed alike), and it is written out beside it."""
+    ordered = sorted(customers, key=lambda r: (r["currencies"][:1] or [""], r["customer_id"]))
+    largest: dict[str, int] = {}
+    for r in ordered:
+        if len(r["currencies"]) == 1:
+            cur = r["currencies"][0]
+            largest[cur] = max(largest.get(cur, 0), r["credit_entitled_minor"])
+    rows = []
+    for r in ordered:
+        single = len(r["currencies"]) == 1
+        cur = r["currencies"][0] if single else None
+        top = largest.get(cur, 0) if cur else 0
+        rows.append(
+            {
+                "label": f"{r['customer_id']} · {cur or '/'.join(r['currencies']) or 'no period'}",
+                "claims": r["claims_filed"],
+                # the bar's length only (the amount itself is the text, exact)
+                "share": float(Decimal(r["credit_entitled_minor"]) / top) if single and top else 0.0,
+                "text": money(r["credit_entitled_minor"], cur) if cur else "several currencies: see the table",
+            }
+        )
+    return {"rows": rows, "labels": {"claims": "Claims filed", "credit": LABELS["credit"]}}
 
 
 @console.get("/claims")
@@ -527,13 +578,17 @@ def incidents(request: Request, service: str = "") -> HTMLResponse:
     p = page(request)
     p.allow(INCIDENTS, "read incidents")
     number = max(1, _whole(request, "page", 1))
-    reader, _ = p.reader()
+    reader, now = p.reader()
     with p.service.view.reading():
         found = reader.incidents_page(service or None, PAGE_SIZE + 1, (number - 1) * PAGE_SIZE)
         services = reader.services()
+        reached = customers_reached(reader, found[:PAGE_SIZE], now)
     rows = [
         {
             "incident_id": i.incident_id,
+            "title": i.title,
+            "duration": "ongoing" if i.ended_at is None else duration(Decimal(i.ended_at - i.started_at) / 10**6),
+            "reached": reached[i.incident_id],
             "service": i.service,
             "regions": ", ".join(i.regions),
             "severity": i.severity,
@@ -567,10 +622,10 @@ def incident(request: Request, incident_id: str) -> HTMLResponse:
             raise NotFoundError("incident_id", f"no incident {incident_id!r} was recorded by {p.as_of.isoformat()}")
         then = p.service.app.repository.get(incident_uuid(incident_id), version=known[-1]["version"])
         state = {**incident_public(p.service.app, then), "history": known}
-    reader, _ = p.reader()
+    reader, now = p.reader()
     with p.service.view.reading():
         facts = next((i for i in reader.incidents_page(None, 10**9, 0) if i.incident_id == incident_id), None)
-        affected = affected_contracts(reader, facts) if facts is not None else []
+        affected = affected_contracts(reader, facts, now) if facts is not None else []
     return p.render(
         "incident.html",
         "incidents",
@@ -683,14 +738,16 @@ def run_billing(request: Request, csrf: str = Form(""), month: str = Form("")) -
 def _audit_page(p: Page, **extra: Any) -> HTMLResponse:
     after = max(0, _whole(p.request, "after", 0))
     up_to_date(p.service, p.request.app.state.settings)
-    from projections.audit import feed_page
+    from projections.audit import feed_page, stream_subjects
 
     upto = None if p.as_of is None else p.service.position_known_at(p.as_of)
     feed = feed_page(p.service.app, p.service.recorded_links, after, PAGE_SIZE, upto)
+    subjects = stream_subjects(p.service.app, feed["events"])
+    facts = [{**f, "words": fact_in_words(f, subjects.get(f["stream_id"]))} for f in feed["events"]]
     return p.render(
         "audit.html",
         "audit",
-        feed=feed["events"],
+        feed=facts,
         after=after,
         page_size=PAGE_SIZE,
         next_after=feed["next_after"],
@@ -761,6 +818,7 @@ def install(app: FastAPI, sessions: Sessions) -> None:
     """Mount the console on the app: its routes, its sessions and its HTML error pages."""
     app.state.console_sessions = sessions
     templates.env.globals["static"] = lambda name: f"/ui/static/{name}"
+    templates.env.globals["labels"] = LABELS
     app.include_router(console)
     from api.console_webhooks import console_webhooks  # it builds on this module's pages
 

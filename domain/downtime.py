@@ -31,6 +31,7 @@ class IncidentFacts:
     cause: str = PROVIDER
     retracted: bool = False
     excluded_customers: frozenset[str] = frozenset()
+    title: str = ""  # for people; no rule reads it
 
 
 @dataclass(frozen=True)

@@ -242,4 +242,5 @@ class Incident(Aggregate):
             cause=self.cause,
             retracted=self.retracted,
             excluded_customers=frozenset(self.excluded),
+            title=self.title,
         )

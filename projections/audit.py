@@ -11,6 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -97,3 +98,24 @@ def find_digest(notifications: Iterator[Notification], digest: str) -> int | Non
         if link == wanted:
             return position
     return None
+
+
+SUBJECT_FIELDS = ("contract_id", "incident_id", "maintenance_id", "claim_id")
+
+
+def stream_subjects(app: Any, facts: list[dict[str, Any]]) -> dict[str, str]:
+    """The id each fact's stream was created with (a contract, incident, maintenance window or
+    claim id), for the facts that do not carry it themselves: read from the stream's first fact."""
+    subjects: dict[str, str] = {}
+    for fact in facts:
+        for name in SUBJECT_FIELDS:
+            if isinstance(fact["data"].get(name), str) and fact["version"] == 1:
+                subjects[fact["stream_id"]] = fact["data"][name]
+    for stream_id in sorted({f["stream_id"] for f in facts} - set(subjects)):
+        first = app.recorder.select_events(UUID(stream_id), lte=1, limit=1)
+        if first:
+            data = fact_json(0, first[0])["data"]
+            subject = next((data[n] for n in SUBJECT_FIELDS if isinstance(data.get(n), str)), None)
+            if subject is not None:
+                subjects[stream_id] = subject
+    return subjects

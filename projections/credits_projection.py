@@ -179,6 +179,7 @@ class CreditsProjection(Projection[CreditsView]):
             to_micros(e.started_at),
             None if e.ended_at is None else to_micros(e.ended_at),
             e.cause,
+            title=getattr(e, "title", ""),
         )
         self._ids()[e.originator_id] = e.incident_id
         self.view.model.put_incident(facts)

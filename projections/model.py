@@ -41,6 +41,10 @@ from projections.records import (
 FOREVER = to_micros(datetime(9999, 1, 1, tzinfo=UTC))
 
 
+# the resolved incidents and the maintenance that may count in a window, each in time order
+Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
+
+
 def utc_month_index(micros: int) -> int:
     d = from_micros(micros)
     return d.year * 12 + d.month - 1
@@ -146,8 +150,20 @@ class CreditsModel:
         # The rows are a function of the final facts only, so the result is the same.
         self.deferred = False
         self._dirty: dict[str, set[Month]] = defaultdict(set)
+        # while deferred, a fact only notes what it reaches; `flush` turns the notes into the
+        # contracts' months once per scope and time zone instead of once per fact and contract
+        self._dirty_spans: dict[tuple[str, tuple[str, ...], tuple[str, ...], str | None], set[tuple[int, int]]] = (
+            defaultdict(set)
+        )
+        self._dirty_contracts: dict[str, date | None] = {}
         # shared by the periods recomputed for one fact (or one flush); facts change between
         self._memo: dict[tuple[object, ...], tuple[object, ...]] = {}
+        self._candidates_memo: dict[tuple[object, ...], Candidates] = {}
+
+    def _forget(self) -> None:
+        """The facts change: nothing computed from the earlier ones may be reused."""
+        self._memo = {}
+        self._candidates_memo = {}
 
     # -- look-ups shared with the queries --------------------------------------------------
 
@@ -199,7 +215,7 @@ class CreditsModel:
 
     def put_contract(self, c: ContractFacts, since: date | None) -> None:
         """A contract was signed, amended (from `since`) or terminated."""
-        self._memo = {}
+        self._forget()
         old = self.contracts.get(c.contract_id)
         if old is not None:
             for service in _services(old):
@@ -208,28 +224,60 @@ class CreditsModel:
                 self.contracts_by_service_region[(sub.service, sub.region)].discard(c.contract_id)
         self.load_contract(c)
         self.changes.contracts.add(c.contract_id)
+        self._drop_inactive_periods(c)
+        if self.deferred:
+            if c.contract_id in self._dirty_contracts:
+                before = self._dirty_contracts[c.contract_id]
+                since = None if before is None or since is None else min(before, since)
+            self._dirty_contracts[c.contract_id] = since
+            return
+        self._recompute(c, self._contract_months(c, since, {}))
+
+    def _contract_months(
+        self, c: ContractFacts, since: date | None, by_service_zone: dict[tuple[str, str], set[Month]]
+    ) -> set[Month]:
+        """The months a contract's (new) terms can change: those stored, and those any resolved
+        incident of its services reaches, from `since` on. `by_service_zone` shares the
+        incidents' local months between contracts of one time zone."""
         months: set[Month] = set(Month.parse(m) for m in self.periods_by_contract.get(c.contract_id, ()))
         for service in _services(c):
-            for inc in self._incidents_of_service(service):
-                if inc.ended_at is not None:
-                    months |= self._months_touched(c, inc.started_at, inc.ended_at)
+            key = (service, c.timezone)
+            reached = by_service_zone.get(key)
+            if reached is None:
+                reached = set()
+                for inc in self._incidents_of_service(service):
+                    if inc.ended_at is not None:
+                        reached |= _local_months(c, inc.started_at, inc.ended_at)
+                by_service_zone[key] = reached
+            months |= _within(c, reached)
         if since is not None:
             months = {m for m in months if m >= Month.of(since)}
-        self._drop_inactive_periods(c)
-        self._recompute(c, months)
+        return months
 
     def put_incident(self, new: IncidentFacts, only_customer: str | None = None) -> None:
-        self._memo = {}
+        self._forget()
         old = self.incidents.get(new.incident_id)
         if old is not None:
             self._incident_index.remove(old.incident_id, old.service, old.regions, old.started_at, old.ended_at)
         self.load_incident(new)
         self.changes.incidents.add(new.incident_id)
         # the stored rows that the old version counted in, and those the new one counts in
-        spans = [(v, v.ended_at) for v in (old, new) if v is not None and v.ended_at is not None]
-        contract_ids: set[str] = set()
-        for v, _ in spans:
-            contract_ids |= self._contracts_in_scope(v.service, v.regions, v.customers)
+        reached = self._dirty_spans if self.deferred else defaultdict(set)
+        for v in (old, new):
+            if v is not None and v.ended_at is not None:
+                reached[(v.service, v.regions, v.customers, only_customer)].add((v.started_at, v.ended_at))
+        if not self.deferred:
+            for scope, spans in sorted(reached.items(), key=repr):
+                self._recompute_reached(scope, spans)
+
+    def _recompute_reached(
+        self, scope: tuple[str, tuple[str, ...], tuple[str, ...], str | None], spans_of: Iterable[tuple[int, int]]
+    ) -> None:
+        """Recompute, for every contract in the scope (service, regions, customers, and the one
+        customer an exclusion names), the months of its time zone that the spans reach."""
+        service, regions, customers, only_customer = scope
+        spans = sorted(spans_of)
+        contract_ids = self._contracts_in_scope(service, regions, customers)
         if only_customer is not None:
             contract_ids &= self.contracts_by_customer.get(only_customer, set())
         local_months: dict[str, set[Month]] = {}  # per time zone: computed once, clipped per contract
@@ -238,11 +286,10 @@ class CreditsModel:
             months = local_months.get(c.timezone)
             if months is None:
                 months = set()
-                for v, ended_at in spans:
-                    months |= _local_months(c, v.started_at, ended_at)
+                for start, end in spans:
+                    months |= _local_months(c, start, end)
                 local_months[c.timezone] = months
-            first, last = Month.of(c.starts_on), None if c.ends_on is None else Month.of(c.ends_on)
-            self._recompute(c, {m for m in months if m >= first and (last is None or m <= last)})
+            self._recompute(c, _within(c, months))
 
     def _contracts_in_scope(self, service: str, regions: tuple[str, ...], customers: tuple[str, ...]) -> set[str]:
         if regions:
@@ -259,15 +306,17 @@ class CreditsModel:
         return found
 
     def put_maintenance(self, new: MaintenanceFacts) -> None:
-        self._memo = {}
+        self._forget()
         old = self.maintenance.get(new.maintenance_id)
         if old is not None:
             self._maintenance_index.remove(old.maintenance_id, old.service, old.regions, old.starts_at, old.ends_at)
         self.load_maintenance(new)
         self.changes.maintenance.add(new.maintenance_id)
-        for cid in sorted(self._contracts_in_scope(new.service, new.regions, ())):
-            c = self.contracts[cid]
-            self._recompute(c, self._months_touched(c, new.starts_at, new.ends_at))
+        scope = (new.service, new.regions, (), None)
+        if self.deferred:
+            self._dirty_spans[scope].add((new.starts_at, new.ends_at))
+            return
+        self._recompute_reached(scope, [(new.starts_at, new.ends_at)])
 
     def put_run(
         self,
@@ -319,44 +368,58 @@ class CreditsModel:
     def _incidents_of_service(self, service: str) -> Iterable[IncidentFacts]:
         return (self.incidents[i] for i in self._incident_index.all_of(service))
 
-    def _months_touched(self, c: ContractFacts, start: int, end: int) -> set[Month]:
-        """The contract's months that [start, end) overlaps."""
-        months = _local_months(c, start, end)
-        if not months:
-            return months
-        first_m, last_m = max(min(months), Month.of(c.starts_on)), max(months)
-        if c.ends_on is not None:
-            last_m = min(last_m, Month.of(c.ends_on))
-        return set(months_between(first_m, last_m)) if first_m <= last_m else set()
-
     def stored_period(self, c: ContractFacts, month: Month) -> PeriodStep | None:
         """The period as stored: the rules over the resolved incidents (no "now" involved)."""
         windows = period_window(c, month)
         if windows is None:
             return None
         _, window = windows
-        incidents: dict[str, IncidentFacts] = {}
-        maintenance: dict[str, MaintenanceFacts] = {}
-        for service, region in sorted({(s.service, s.region) for s in _subscriptions(c)}):
-            for i in self.incidents_for(service, window, region):
-                if i.ended_at is not None:
-                    incidents[i.incident_id] = i
-            for m in self.maintenance_for(service, window, region):
-                maintenance[m.maintenance_id] = m
-        return compute_period(
-            c,
-            month,
-            sorted(incidents.values(), key=lambda i: (i.started_at, i.incident_id)),
-            sorted(maintenance.values(), key=lambda m: (m.starts_at, m.maintenance_id)),
-            FOREVER,
-            self._memo,
-        )
+        # the candidates depend on the subscriptions' (service, region) pairs and the window only:
+        # shared by every contract with the same pairs and window while the facts stay the same
+        pairs = tuple(sorted({(s.service, s.region) for s in _subscriptions(c)}))
+        key = ("candidates", pairs, window)
+        found = self._candidates_memo.get(key)
+        if found is None:
+            per_pair = [self._candidates(service, region, window) for service, region in pairs]
+            if len(per_pair) == 1:
+                found = per_pair[0]
+            else:
+                incidents = {i.incident_id: i for found_i, _ in per_pair for i in found_i}
+                maintenance = {m.maintenance_id: m for _, found_m in per_pair for m in found_m}
+                found = (
+                    sorted(incidents.values(), key=lambda i: (i.started_at, i.incident_id)),
+                    sorted(maintenance.values(), key=lambda m: (m.starts_at, m.maintenance_id)),
+                )
+            self._candidates_memo[key] = found
+        incident_list, maintenance_list = found
+        return compute_period(c, month, incident_list, maintenance_list, FOREVER, self._memo)
+
+    def _candidates(self, service: str, region: str, window: Window) -> Candidates:
+        """The resolved incidents and the maintenance of one (service, region) in the window, in
+        time order (shared while the facts stay the same)."""
+        key = ("pair", service, region, window)
+        found = self._candidates_memo.get(key)
+        if found is None:
+            found = (
+                [i for i in self.incidents_for(service, window, region) if i.ended_at is not None],
+                self.maintenance_for(service, window, region),
+            )
+            self._candidates_memo[key] = found
+        return found
 
     def flush(self, only: Callable[[ContractFacts, Month], bool] | None = None) -> None:
         """Compute every period deferred during a replay (those that `only` keeps, if given)."""
+        self.deferred = True  # the notes below only mark months
+        by_service_zone: dict[tuple[str, str], set[Month]] = {}
+        for cid, since in sorted(self._dirty_contracts.items()):
+            c = self.contracts[cid]
+            self._dirty[cid] |= self._contract_months(c, since, by_service_zone)
+        for scope, spans in sorted(self._dirty_spans.items(), key=repr):
+            self._recompute_reached(scope, spans)
+        self._dirty_contracts, self._dirty_spans = {}, defaultdict(set)
         dirty, self._dirty = self._dirty, defaultdict(set)
         self.deferred = False
-        self._memo = {}
+        self._forget()
         for cid in sorted(dirty):
             c = self.contracts[cid]
             self._recompute(c, dirty[cid] if only is None else {m for m in dirty[cid] if only(c, m)})
@@ -463,6 +526,12 @@ def _subscriptions(c: ContractFacts) -> list:  # type: ignore[type-arg]
 
 def _services(c: ContractFacts) -> set[str]:
     return {s.service for s in _subscriptions(c)}
+
+
+def _within(c: ContractFacts, months: set[Month]) -> set[Month]:
+    """The months of the set in which the contract is active (from its first month to its last)."""
+    first, last = Month.of(c.starts_on), None if c.ends_on is None else Month.of(c.ends_on)
+    return {m for m in months if m >= first and (last is None or m <= last)}
 
 
 def _local_months(c: ContractFacts, start: int, end: int) -> set[Month]:

@@ -7,11 +7,20 @@ contract year re-granted in memory."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from domain.calendar import Month, Window, contract_year_start, from_micros, local_date, months_between
+from domain.calendar import (
+    Month,
+    Window,
+    contract_year_start,
+    from_micros,
+    local_date,
+    local_midnight,
+    months_between,
+    to_micros,
+)
 from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
@@ -257,20 +266,44 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     }
 
 
-def affected_contracts(reader: Reader, incident: IncidentFacts) -> list[dict[str, Any]]:
+def _active(c: ContractFacts) -> Window:
+    """The contract's time of service: from `starts_on` 00:00 local to the day after `ends_on`."""
+    start = to_micros(local_midnight(c.starts_on, c.tz))
+    if c.ends_on is None:
+        return Window(start, 2**62)
+    return Window(start, to_micros(local_midnight(c.ends_on + timedelta(days=1), c.tz)))
+
+
+def affected_contracts(
+    reader: Reader, incident: IncidentFacts, now: int, contracts: list[ContractFacts] | None = None
+) -> list[dict[str, Any]]:
     """The contracts an incident counts for (by its service, regions, customers, exclusions,
-    cause and retraction: the rules' own reasons), with the subscriptions it reaches."""
+    cause and retraction: the rules' own reasons) while they were in service, with the
+    subscriptions it reaches, each once (an amendment repeats a subscription)."""
     everything = Window(-(2**62), 2**62)
+    end = incident.ended_at if incident.ended_at is not None else now
     out = []
-    for c in reader.all_contracts():
+    for c in reader.all_contracts() if contracts is None else contracts:
+        if not _active(c).overlaps(incident.started_at, max(end, incident.started_at + 1)):
+            continue
         reached = sorted(
-            f"{s.service}/{s.region}"
-            for s in _subscriptions(c)
-            if why_incident_does_not_count(incident, s.service, s.region, c.customer_id, everything) is None
+            {
+                f"{s.service}/{s.region}"
+                for s in _subscriptions(c)
+                if why_incident_does_not_count(incident, s.service, s.region, c.customer_id, everything) is None
+            }
         )
         if reached:
             out.append({"customer_id": c.customer_id, "contract_id": c.contract_id, "subscriptions": reached})
     return out
+
+
+def customers_reached(reader: Reader, incidents: list[IncidentFacts], now: int) -> dict[str, int]:
+    """For each incident, how many customers it counts for (as `affected_contracts` finds them)."""
+    contracts = reader.all_contracts()
+    return {
+        i.incident_id: len({a["customer_id"] for a in affected_contracts(reader, i, now, contracts)}) for i in incidents
+    }
 
 
 def customer_summary(reader: Reader, customer_id: str, now: int, claims_filed: int) -> dict[str, Any]:

@@ -84,6 +84,7 @@ def incident_doc(i: IncidentFacts) -> dict[str, Any]:
         "cause": i.cause,
         "retracted": i.retracted,
         "excluded_customers": sorted(i.excluded_customers),
+        "title": i.title,
     }
 
 
@@ -99,6 +100,7 @@ def incident_from_doc(d: dict[str, Any]) -> IncidentFacts:
         d["cause"],
         d["retracted"],
         frozenset(d["excluded_customers"]),
+        d.get("title", ""),
     )
 
 

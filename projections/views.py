@@ -128,7 +128,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 3: v_facts, the facts filed by customer and service (docs/decisions/0013).
 # 4: v_facts.known_from: "known at T" is a prefix of the log (issue 16).
 # 5: v_runs, the billing runs.
-MODEL_VERSION = "5"
+# 6: v_incidents docs carry the incident's title (the console's incident list, issue 16).
+MODEL_VERSION = "6"
 
 LEDGER_COLUMNS = (
     "seq",

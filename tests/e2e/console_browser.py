@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Route, sync_playwright
+from playwright.sync_api import Request as BrowserRequest
 
 from tests.e2e.processes import Server
 
@@ -53,3 +54,19 @@ def sign_in(page: Page, base: str, role: str) -> None:
     page.get_by_label("API key").fill(ROLE_KEYS[role])
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_selector("[data-testid=role]")
+
+
+def only_our_origin(context: BrowserContext, base: str) -> list[str]:
+    """Abort every request the pages of `context` make outside `base` (the app's origin), as
+    with the network cut; answers the list the aborted addresses are collected in."""
+    outside: list[str] = []
+
+    def route(r: Route, request: BrowserRequest) -> None:
+        if request.url == base or request.url.startswith(base + "/"):
+            r.continue_()
+        else:
+            outside.append(request.url)
+            r.abort()
+
+    context.route("**/*", route)
+    return outside
