@@ -269,6 +269,7 @@ def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
         first = deliveries(hooked, webhook_id)[0]
         retried = hooked.post(f"/v1/webhooks/{webhook_id}/deliveries/{first['delivery_id']}/retry", headers=ADMIN)
         wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "the retried delivery sent again")
+        wait_for(lambda: states(hooked, webhook_id) == ["delivered"] * len(entries), "its second delivery recorded")
 
     assert retried.status_code == 200 and retried.json()["state"] == "pending"
     assert receiver.delivered()[-1].msg_id == first["delivery_id"]
