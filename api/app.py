@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -24,10 +25,13 @@ from api.responses import Health, Readiness, errors, finish_document
 from api.routes_billing import audit, billing
 from api.routes_commands import contracts, incidents, maintenance
 from api.routes_queries import credits, reports
+from api.routes_webhooks import webhooks
 from api.settings import Settings
 from projections.blocking import blocks, describe
 from projections.runner import LiveProjection
 from projections.service import CreditsService
+from webhooks.secrets import Secrets
+from webhooks.store import WebhookStore
 
 DESCRIPTION = """Service credits decided by rule, not by volume.
 
@@ -67,6 +71,8 @@ def create_app(settings: Settings) -> FastAPI:
             else None
         )
         app.state.service = service
+        app.state.webhook_store = WebhookStore(service.app)
+        app.state.webhook_secrets = Secrets(app.state.webhook_store, settings.webhook_secret_key)
         try:
             yield
         finally:
@@ -150,11 +156,12 @@ def create_app(settings: Settings) -> FastAPI:
                 **service.projection_status(),
                 "self_check": service.self_check_status(),
                 "failure": service.projection_failure(),
-            }
+            },
+            webhooks=lambda: request.app.state.webhook_store.stats(time.time()),
         )
         return Response(body, media_type=content_type)
 
-    for router in (contracts, incidents, maintenance, credits, reports, billing, audit):
+    for router in (contracts, incidents, maintenance, credits, reports, billing, audit, webhooks):
         app.include_router(router)
     console.install(app, Sessions(keys, settings.console_session_seconds, settings.console_secret))
 

@@ -76,6 +76,10 @@ def serve(
         command = [sys.executable, "-m", "api.cli", "project"]
         projector = ChildSupervisor("projection", command, preexec_fn=_die_with_parent).start()
         os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
+    dispatcher: ChildSupervisor | None = None
+    if settings.run_dispatcher:
+        command = [sys.executable, "-m", "api.cli", "dispatch"]
+        dispatcher = ChildSupervisor("dispatch", command, preexec_fn=_die_with_parent).start()
     try:
         uvicorn.run(
             "api.app:create_app_from_environment",
@@ -93,6 +97,8 @@ def serve(
     finally:
         if projector is not None:
             projector.stop()
+        if dispatcher is not None:
+            dispatcher.stop()
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
@@ -137,6 +143,29 @@ def project() -> None:
     while not stop:
         time.sleep(0.2)
     live.stop()
+
+
+@cli.command()
+def dispatch() -> None:
+    """Deliver webhooks from the log (`serve` starts one; a second one waits). See docs/webhooks.md."""
+    from api.observability import configure_logging
+    from webhooks.dispatcher import Dispatcher
+
+    settings = _settings()
+    configure_logging(settings)
+    dispatcher = Dispatcher(settings.database_url, settings.dispatch_settings()).start()
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    err.print(f"webhook dispatcher running on {_redact(settings.database_url)}; Ctrl-C stops it")
+    while not stop:
+        time.sleep(0.2)
+    dispatcher.stop()
 
 
 def _redact(url: str) -> str:
@@ -301,9 +330,10 @@ def checkpoint(
 
 def _migrate(settings: Settings) -> None:
     from projections.migrations import migrate as _run
+    from webhooks.store import create_webhook_tables
 
     url = settings.migrate_url or settings.database_url
-    for step in _run(url, settings.service_role, settings.service_password):
+    for step in _run(url, settings.service_role, settings.service_password, also=[create_webhook_tables]):
         err.print(f"migrate: {step}")
 
 

@@ -65,6 +65,7 @@ PAGES = [
     ("incidents", "Incidents", "/ui/incidents", INCIDENTS),
     ("billing", "Billing", "/ui/billing", LEDGER),
     ("audit", "Audit", "/ui/audit", AUDIT),
+    ("webhooks", "Webhooks", "/ui/webhooks", {"admin"}),
 ]
 CHANNELS = ["email", "phone", "ticket", "chat", "portal", "letter", "other"]
 PAGE_SIZE = 50
@@ -820,6 +821,9 @@ def install(app: FastAPI, sessions: Sessions) -> None:
     templates.env.globals["static"] = lambda name: f"/ui/static/{name}"
     templates.env.globals["labels"] = LABELS
     app.include_router(console)
+    from api.console_webhooks import console_webhooks  # it builds on this module's pages
+
+    app.include_router(console_webhooks)
 
     @app.exception_handler(SignIn)
     async def _sign_in(request: Request, exc: SignIn) -> Response:

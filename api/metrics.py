@@ -157,8 +157,46 @@ def _unix(instant: str) -> float:
     return datetime.fromisoformat(instant.replace("Z", "+00:00")).timestamp()
 
 
-def render(status: Any) -> tuple[bytes, str]:
-    """The scrape answer: every process's metrics plus the projection's status."""
+class WebhookCollector(Collector):
+    """Webhook deliveries, read from the outbox at scrape time (the dispatcher is its own process)."""
+
+    def __init__(self, stats: Any) -> None:
+        self.stats = stats  # () -> WebhookStore.stats(now), or raises
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        try:
+            s = self.stats()
+        except Exception:
+            return
+        deliveries = GaugeMetricFamily(
+            "slacredits_webhook_deliveries",
+            "Webhook deliveries by state (pending, delivered, abandoned: the endpoint was disabled)",
+            labels=["state"],
+        )
+        for state, n in s["by_state"].items():
+            deliveries.add_metric([state], n)
+        yield deliveries
+        attempts = CounterMetricFamily(
+            "slacredits_webhook_attempts",
+            "Webhook delivery attempts by outcome (success: 2xx; failure: another status, a timeout, no connection)",
+            labels=["outcome"],
+        )
+        for outcome, n in s["attempts"].items():
+            attempts.add_metric([outcome], n)
+        yield attempts
+        oldest = GaugeMetricFamily(
+            "slacredits_webhook_oldest_undelivered_age_seconds",
+            "Per active endpoint, the age of its oldest delivery not delivered yet (0 when none)",
+            labels=["webhook_id"],
+        )
+        for webhook_id, age in s["oldest_undelivered_seconds"].items():
+            oldest.add_metric([webhook_id], age)
+        yield oldest
+
+
+def render(status: Any, webhooks: Any = None) -> tuple[bytes, str]:
+    """The scrape answer: every process's metrics plus the projection's status (and the
+    webhook deliveries' when `webhooks` gives them)."""
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         registry = CollectorRegistry()
         MultiProcessCollector(registry)
@@ -167,4 +205,6 @@ def render(status: Any) -> tuple[bytes, str]:
         for collector in list(REGISTRY._collector_to_names):
             registry.register(collector)
     registry.register(ProjectionCollector(status))
+    if webhooks is not None:
+        registry.register(WebhookCollector(webhooks))
     return generate_latest(registry), CONTENT_TYPE_LATEST

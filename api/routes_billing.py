@@ -33,6 +33,7 @@ from domain.errors import InvalidValueError, NotFoundError
 from projections.audit import feed_page
 from projections.billing import ledger_csv as csv_text
 from projections.queries import unbilled_periods
+from projections.records import listed_entry
 from projections.verification import check_against, checkpoint, verify
 from projections.views import LEDGER_COLUMNS
 
@@ -182,7 +183,7 @@ def list_ledger_entries(
 ) -> dict[str, Any]:
     """Every ledger entry in issue order, a page at a time; poll with the last next_cursor."""
     rows, last = _ledger(service, settings, after, limit, as_of, only)
-    return {"entries": [{k: v for k, v in r.items() if k != "seq"} for r in rows], "next_cursor": _cursor(last)}
+    return {"entries": [listed_entry(r) for r in rows], "next_cursor": _cursor(last)}
 
 
 @billing.get(

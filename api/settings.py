@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.stores import DEFAULT_URL
+from webhooks.dispatcher import DispatchSettings
 
 ROLES = ("admin", "ingest", "account_manager", "billing", "auditor")
 
@@ -57,9 +58,32 @@ class Settings(BaseSettings):
     metrics_token: str | None = None
     # the largest request body accepted (413 above it); a write's key is checked before its body is read
     max_body_bytes: int = 4 * 1024 * 1024
+    # webhooks (docs/webhooks.md): `serve` starts the dispatcher process unless false; http://
+    # and loopback or private addresses only when allow_insecure (tests, local use); a Fernet
+    # key seals the stored secrets; each attempt's time limit; the back-off (base, doubled up to
+    # max, with jitter) and how long an endpoint may fail before it is disabled
+    run_dispatcher: bool = True
+    webhook_allow_insecure: bool = False
+    webhook_secret_key: str | None = None
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_base_seconds: float = 5.0
+    webhook_retry_max_seconds: float = 3600.0
+    webhook_retry_for_seconds: float = 3 * 24 * 3600.0
+    webhook_poll_seconds: float = 0.5
     # logs: one JSON object a line ("json") or plain text ("text")
     log_format: str = "json"
     log_level: str = "INFO"
+
+    def dispatch_settings(self) -> DispatchSettings:
+        return DispatchSettings(
+            poll_seconds=self.webhook_poll_seconds,
+            timeout_seconds=self.webhook_timeout_seconds,
+            retry_base_seconds=self.webhook_retry_base_seconds,
+            retry_max_seconds=self.webhook_retry_max_seconds,
+            retry_for_seconds=self.webhook_retry_for_seconds,
+            allow_insecure=self.webhook_allow_insecure,
+            secret_key=self.webhook_secret_key,
+        )
 
     def api_key_list(self) -> list[ApiKey]:
         out = []

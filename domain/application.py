@@ -13,6 +13,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.utils import get_topic
 
 from domain.claim import Claim, claim_uuid
 from domain.contract import Contract, contract_uuid
@@ -22,6 +23,7 @@ from domain.incident import Incident, incident_uuid
 from domain.ledger import LEDGER_ID, Figure, Ledger
 from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
+from domain.webhook import Webhook, webhook_uuid
 
 A = TypeVar("A", bound=Aggregate)
 APPLICATION_NAME = "SLACredits"
@@ -408,6 +410,83 @@ class CreditsApplication(Application[UUID]):
             return Recorded(entry_id, changed)
 
         return self._run(command, unit=None)
+
+    # -- webhooks -------------------------------------------------------------------------
+
+    def register_webhook(
+        self,
+        *,
+        webhook_id: str,
+        url: str,
+        events: list[str],
+        description: str,
+        secret_id: str,
+        registered_by: str,
+        registered_at: datetime,
+    ) -> Recorded:
+        """Record an endpoint; the same id and body again records nothing (its secret stays
+        the first one: `secret_id` is then unused)."""
+
+        def command(u: Unit) -> Recorded:
+            candidate = Webhook.register(
+                webhook_id=webhook_id,
+                url=url,
+                events=events,
+                description=description,
+                secret_id=secret_id,
+                registered_by=registered_by,
+                registered_at=registered_at,
+            )
+            existing = u.get(Webhook, webhook_uuid(webhook_id), creating=True)
+            if existing is not None:
+                if existing.registered_print != candidate.registered_print:
+                    raise ConflictError("webhook_id", f"{webhook_id!r} was already registered with a different body")
+                return Recorded(webhook_id, False)
+            u.add(candidate)
+            return Recorded(webhook_id, True)
+
+        return self._run(command, unit=None)
+
+    def disable_webhook(self, *, webhook_id: str, reason: str, disabled_by: str, disabled_at: datetime) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            w = u.require(Webhook, webhook_uuid(webhook_id), "webhook_id", webhook_id)
+            changed = w.disable(reason=reason, disabled_by=disabled_by, disabled_at=disabled_at)
+            if changed:
+                u.add(w)
+            return Recorded(webhook_id, changed)
+
+        return self._run(command, unit=None)
+
+    def rotate_webhook_secret(
+        self, *, webhook_id: str, secret_id: str, rotated_by: str, rotated_at: datetime
+    ) -> Recorded:
+        def command(u: Unit) -> Recorded:
+            w = u.require(Webhook, webhook_uuid(webhook_id), "webhook_id", webhook_id)
+            w.rotate_secret(secret_id=secret_id, rotated_by=rotated_by, rotated_at=rotated_at)
+            u.add(w)
+            return Recorded(webhook_id, True)
+
+        return self._run(command, unit=None)
+
+    def get_webhook(self, webhook_id: str) -> Webhook:
+        try:
+            return self.repository.get(webhook_uuid(webhook_id))
+        except AggregateNotFoundError:
+            raise NotFoundError("webhook_id", f"no webhook with id {webhook_id!r}") from None
+
+    def webhook_ids(self) -> list[str]:
+        """Every registered webhook's id, in the order they were registered."""
+        topic = get_topic(getattr(Webhook, "Registered"))  # noqa: B009
+        ids: list[str] = []
+        position = 0
+        while True:
+            found = self.recorder.select_notifications(
+                start=position, limit=500, topics=[topic], inclusive_of_start=False
+            )
+            if not found:
+                return ids
+            ids += [self.mapper.to_domain_event(n).webhook_id for n in found]  # type: ignore[attr-defined]
+            position = found[-1].id
 
 
 __all__ = ["CreditsApplication", "Recorded", "Unit", "fingerprint"]

@@ -7,7 +7,7 @@ verification scratch store: only the view it writes to and where it stops differ
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date
+from datetime import date
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -23,8 +23,9 @@ from domain.incident import Incident, incident_uuid
 from domain.ledger import Ledger
 from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
+from domain.webhook import Webhook
 from projections.audit import fact_json, mapper, next_link
-from projections.records import ClaimRow, FactRow
+from projections.records import ClaimRow, FactRow, instant_text
 from projections.views import CreditsView
 
 # The @event decorator makes these classes; named here so the handlers can be registered.
@@ -96,7 +97,7 @@ class CreditsProjection(Projection[CreditsView]):
 
     def _scope(self, e: Any) -> tuple[str, str]:
         """What a fact can reach: a customer (contracts, claims), a service (incidents,
-        maintenance) or every customer (the billing ledger)."""
+        maintenance), every customer (the billing ledger) or no figure (webhooks)."""
         model = self.view.model
         ids = self._ids()
         kind = type(e)
@@ -110,6 +111,8 @@ class CreditsProjection(Projection[CreditsView]):
             return "service", model.incidents[ids[e.originator_id]].service
         if e.originator_id in ids and ids[e.originator_id] in model.maintenance:
             return "service", model.maintenance[ids[e.originator_id]].service
+        if isinstance(e, Webhook.Event):
+            return "webhook", e.originator_id.hex  # reaches no figure: never replayed for one
         return "ledger", ""
 
     _mapper = None
@@ -247,4 +250,4 @@ class CreditsProjection(Projection[CreditsView]):
 
 
 def _instant(value: Any) -> str:
-    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+    return instant_text(value)

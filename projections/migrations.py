@@ -8,6 +8,7 @@ and which may write the read models."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import psycopg
@@ -17,8 +18,14 @@ from projections.stores import open_application, open_view
 from projections.views import SERVICE_TABLES, VIEW_TABLES
 
 
-def migrate(url: str, service_role: str | None = None, service_password: str | None = None) -> list[str]:
-    """Bring the store at `url` (an owner's URL) up to date; answers what was done."""
+def migrate(
+    url: str,
+    service_role: str | None = None,
+    service_password: str | None = None,
+    also: Sequence[Callable[[Any], list[str]]] = (),
+) -> list[str]:
+    """Bring the store at `url` (an owner's URL) up to date; answers what was done. `also`:
+    more tables' makers (given the application, answering the tables' names), granted alike."""
     done: list[str] = []
     app = open_application(url, create=True)  # the events table, its function and the guard
     try:
@@ -27,12 +34,17 @@ def migrate(url: str, service_role: str | None = None, service_password: str | N
         done.append(f"events table {events} with the append-only guard")
         view: Any = open_view(url, create=True)
         done.append(f"read model tables {', '.join(VIEW_TABLES)} and {view.tracking_table()}")
+        more: list[str] = []
+        for create in also:
+            made = create(app)
+            more += made
+            done.append(f"tables {', '.join(made)}")
         if service_role is None:
             return done
         if not url.startswith(("postgresql", "postgres")):
             raise ValueError("--service-role: roles and grants exist on PostgreSQL only")
         schema = recorder.datastore.schema
-        tables = [*SERVICE_TABLES, view.tracking_table()]
+        tables = [*SERVICE_TABLES, *more, view.tracking_table()]
         with psycopg.connect(_conninfo(app.env), autocommit=True) as conn:
             _grant(conn, schema, events, tables, service_role, service_password)
         done.append(

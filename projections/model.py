@@ -25,7 +25,16 @@ from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.audit import GENESIS
-from projections.records import ClaimRow, FactRow, PeriodRow, RunRow, YearRow, line_rows
+from projections.records import (
+    ClaimRow,
+    FactRow,
+    PeriodRow,
+    RunRow,
+    YearRow,
+    ledger_row,
+    line_rows,
+    run_totals,
+)
 
 # Stored rows do not depend on "now": they count resolved incidents only, and every month
 # with such downtime is stored, begun or not (the queries leave out months not begun).
@@ -318,30 +327,15 @@ class CreditsModel:
         month: str = "",
         left: list[str] | tuple[str, ...] = (),
     ) -> None:
-        totals: dict[str, dict[str, int]] = {}
-        for e in entries:
-            by_kind = totals.setdefault(str(e["currency"]), {"credit": 0, "adjustment": 0})
-            by_kind[str(e["kind"])] += int(str(e["amount_minor"]))
+        totals = run_totals(entries)
         self.runs[run_id] = RunRow(
             run_id, len(self.runs) + 1, month, issued_at, len(entries), len(covered), tuple(sorted(left)), totals
         )
         self.changes.runs.add(run_id)
         for e in entries:
-            entry_id = str(e["entry_id"])
-            self.ledger[entry_id] = {
-                "seq": int(entry_id[1:]),
-                "entry_id": entry_id,
-                "run_id": run_id,
-                "customer_id": e["customer_id"],
-                "contract_id": e["contract_id"],
-                "month": e["month"],
-                "kind": e["kind"],
-                "amount_minor": e["amount_minor"],
-                "currency": e["currency"],
-                "issued_at": issued_at,
-                "invoice_id": None,
-                "applied_at": None,
-            }
+            row = ledger_row(run_id, issued_at, e)
+            entry_id = str(row["entry_id"])
+            self.ledger[entry_id] = row
             self.changes.ledger.add(entry_id)
         for key in covered:
             contract_id, month = key.split("|")

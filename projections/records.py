@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -239,3 +240,42 @@ class ClaimRow:
     month: str
     channel: str
     recorded_at: str
+
+
+def instant_text(value: datetime) -> str:
+    """An instant as the views and answers write it: RFC 3339 in UTC with a Z."""
+    return str(value.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+
+
+def ledger_row(run_id: str, issued_at: str, entry: Mapping[str, Any]) -> dict[str, object]:
+    """A ledger entry as the ledger holds it once its run issued it (v_ledger's columns)."""
+    entry_id = str(entry["entry_id"])
+    return {
+        "seq": int(entry_id[1:]),
+        "entry_id": entry_id,
+        "run_id": run_id,
+        "customer_id": entry["customer_id"],
+        "contract_id": entry["contract_id"],
+        "month": entry["month"],
+        "kind": entry["kind"],
+        "amount_minor": entry["amount_minor"],
+        "currency": entry["currency"],
+        "issued_at": issued_at,
+        "invoice_id": None,
+        "applied_at": None,
+    }
+
+
+def listed_entry(row: Mapping[str, object]) -> dict[str, object]:
+    """A ledger entry as GET /v1/billing/ledger lists it (and webhooks send it): the ledger's
+    internal order number left out."""
+    return {k: v for k, v in row.items() if k != "seq"}
+
+
+def run_totals(entries: list[dict[str, object]]) -> dict[str, dict[str, int]]:
+    """A run's sums by currency and kind."""
+    totals: dict[str, dict[str, int]] = {}
+    for e in entries:
+        by_kind = totals.setdefault(str(e["currency"]), {"credit": 0, "adjustment": 0})
+        by_kind[str(e["kind"])] += int(str(e["amount_minor"]))
+    return totals

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import threading
@@ -26,12 +27,20 @@ log = logging.getLogger("sla_credits.projection")
 ADVISORY_KEY = int.from_bytes(bytes.fromhex("5c1a7e0c4ed1b5e1"), "big", signed=True)
 
 
+def advisory_key(name: str) -> int:
+    """The advisory lock's key for a kind of runner ("projection" keeps its historical key)."""
+    if name == "projection":
+        return ADVISORY_KEY
+    return int.from_bytes(hashlib.sha256(f"sla-credits:{name}".encode()).digest()[:8], "big", signed=True)
+
+
 class RunnerLock:
     """acquire() blocks (logging once that it waits) until this runner holds the lock or
     `stop` is set; held() tells whether the lock is still ours."""
 
-    def __init__(self, env: dict[str, str]) -> None:
+    def __init__(self, env: dict[str, str], name: str = "projection") -> None:
         self.env = env
+        self.name = name  # one lock per kind of runner: "projection", "dispatch"
         self._conn: psycopg.Connection[Any] | None = None
         self._fd: int | None = None
 
@@ -40,17 +49,17 @@ class RunnerLock:
         while not stop.is_set():
             if self._try():
                 if waited:
-                    log.info("projection lock acquired; this runner now writes the views")
+                    log.info("%s lock acquired; this runner now takes over", self.name)
                 return True
             if not waited:
-                log.warning("another projection runner holds the lock; waiting for it to stop")
+                log.warning("another %s runner holds the lock; waiting for it to stop", self.name)
                 waited = True
             stop.wait(poll)
         return False
 
     def _try(self) -> bool:
         if self.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite":
-            path = Path(self.env["SQLITE_DBNAME"] + ".projection.lock")
+            path = Path(self.env["SQLITE_DBNAME"] + f".{self.name}.lock")
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -69,12 +78,12 @@ class RunnerLock:
                     password=self.env.get("POSTGRES_PASSWORD") or None,
                     connect_timeout=int(self.env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
                     autocommit=True,
-                    application_name="sla-credits projection lock",
+                    application_name=f"sla-credits {self.name} lock",
                 )
-            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (ADVISORY_KEY,)).fetchone()
+            row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(self.name),)).fetchone()
             return bool(row and row[0])
         except psycopg.Error as e:
-            log.warning("projection lock: database unavailable (%s); retrying", type(e).__name__)
+            log.warning("%s lock: database unavailable (%s); retrying", self.name, type(e).__name__)
             self._close_conn()
             time.sleep(0.5)
             return False

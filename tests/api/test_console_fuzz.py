@@ -24,6 +24,8 @@ ROUTES = [
     "/ui/billing",
     "/ui/billing/ledger.csv",
     "/ui/audit",
+    "/ui/webhooks",
+    "/ui/webhooks/{id}",
     "/ui/static/{id}",
 ]
 PARAMS = ["page", "after", "as_of", "q", "service", "from", "to", "customer_id", "month", "kind"]

@@ -85,6 +85,13 @@ MATRIX = [
     ("GET", "/v1/audit/verification", None, {"admin", "auditor"}),
     ("GET", "/v1/audit/checkpoint", None, {"admin", "auditor"}),
     ("POST", "/v1/audit/checkpoint/verification", {"position": 0, "digest": "0" * 64}, {"admin", "auditor"}),
+    ("POST", "/v1/webhooks", {"url": "https://hooks.invalid/h", "events": ["ledger.entry.issued"]}, {"admin"}),
+    ("GET", "/v1/webhooks", None, {"admin"}),
+    ("GET", "/v1/webhooks/w1", None, {"admin"}),
+    ("POST", "/v1/webhooks/w1/disable", {"reason": "x"}, {"admin"}),
+    ("POST", "/v1/webhooks/w1/secret", None, {"admin"}),
+    ("GET", "/v1/webhooks/w1/deliveries", None, {"admin"}),
+    ("POST", "/v1/webhooks/w1/deliveries/dl1/retry", None, {"admin"}),
 ]
 
 
@@ -131,7 +138,9 @@ def test_every_endpoint_checks_every_role(world: TestClient) -> None:
             .replace("/a/", "/{customer_id}/")
             .replace("2025-03/", "{month}/")
             .replace("E000000001", "{entry_id}")
-            .replace("RUN-000001-2025-01", "{run_id}"),
+            .replace("RUN-000001-2025-01", "{run_id}")
+            .replace("/w1", "/{webhook_id}")
+            .replace("/dl1/", "/{delivery_id}/"),
         )
         for m, p in set(seen)
     }

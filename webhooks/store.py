@@ -1,0 +1,347 @@
+"""The webhook tables, beside the log in the same database (SQLite or PostgreSQL).
+
+* `webhook_secrets`: each secret under a random `secret_id` (sealed: webhooks/secrets.py). The
+  facts name the id, never the secret. A row is written before its fact; a row no fact names
+  (the fact failed) is never used.
+* `webhook_position`: the dispatcher's tracking position in the log.
+* `webhook_endpoints`: what the dispatcher learnt from the Webhook facts up to that position
+  (url, events, active, which secrets sign).
+* `webhook_deliveries`: the outbox, one row per event and endpoint, in log order.
+
+The dispatcher writes the deliveries of a fact, the endpoints it changes and its new position
+in one transaction: a crash repeats or skips no event."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from domain.application import CreditsApplication
+from projections.stores import create_tables
+
+DDL = [
+    "CREATE TABLE IF NOT EXISTS webhook_secrets (secret_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, "
+    "sealed TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS webhook_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS webhook_endpoints (webhook_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
+    "events TEXT NOT NULL, active INTEGER NOT NULL, secret_id TEXT NOT NULL, previous_secret_id TEXT, "
+    "previous_until DOUBLE PRECISION)",
+    "CREATE TABLE IF NOT EXISTS webhook_deliveries (delivery_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, "
+    "position BIGINT NOT NULL, n INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, "
+    "body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, failures INTEGER NOT NULL, "
+    "last_status INTEGER, last_error TEXT, created_at DOUBLE PRECISION NOT NULL, "
+    "first_failure_at DOUBLE PRECISION, last_attempt_at DOUBLE PRECISION, next_attempt_at DOUBLE PRECISION, "
+    "delivered_at DOUBLE PRECISION)",
+    "CREATE TABLE IF NOT EXISTS webhook_reports (digest TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_order ON webhook_deliveries (webhook_id, position, n)",
+    "CREATE INDEX IF NOT EXISTS webhook_deliveries_state ON webhook_deliveries (state, webhook_id)",
+]
+TABLES = ("webhook_secrets", "webhook_position", "webhook_endpoints", "webhook_deliveries", "webhook_reports")
+POSITION = "dispatch"
+PENDING, DELIVERED, ABANDONED = "pending", "delivered", "abandoned"
+
+
+class PositionMovedError(Exception):
+    """Another dispatcher advanced the position first: this one's work is discarded."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    webhook_id: str
+    url: str
+    events: tuple[str, ...]
+    active: bool
+    secret_id: str
+    previous_secret_id: str | None = None
+    previous_until: float | None = None
+
+    def signing_secret_ids(self, now: float) -> list[str]:
+        """The secrets that sign now: the current one, and the previous one during the overlap."""
+        ids = [self.secret_id]
+        if self.previous_secret_id is not None and self.previous_until is not None and now < self.previous_until:
+            ids.append(self.previous_secret_id)
+        return ids
+
+
+@dataclass(frozen=True)
+class Delivery:
+    delivery_id: str
+    webhook_id: str
+    position: int
+    n: int
+    event_id: str
+    event_type: str
+    body: str
+    state: str
+    attempts: int
+    failures: int
+    last_status: int | None
+    last_error: str | None
+    created_at: float
+    first_failure_at: float | None
+    last_attempt_at: float | None
+    next_attempt_at: float | None
+    delivered_at: float | None
+
+    @classmethod
+    def of(cls, row: Any) -> Delivery:
+        return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+class WebhookStore:
+    def __init__(self, app: CreditsApplication, create: bool | None = None) -> None:
+        self.datastore: Any = app.recorder.datastore  # type: ignore[attr-defined]
+        self.placeholder = "?" if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite" else "%s"
+        if create_tables() if create is None else create:
+            self.create_tables()
+
+    def sql(self, statement: str) -> str:
+        return statement if self.placeholder == "?" else statement.replace("?", self.placeholder)
+
+    @contextmanager
+    def cursor(self, commit: bool) -> Iterator[Any]:
+        with self.datastore.transaction(commit=commit) as c:
+            yield c
+
+    def create_tables(self) -> None:
+        for attempt in range(5):
+            try:
+                with self.cursor(commit=True) as c:
+                    for statement in DDL:
+                        c.execute(statement)
+                return
+            except Exception:  # processes starting at once race to create them: try again
+                if attempt == 4:
+                    raise
+                time.sleep(0.1 * (attempt + 1))
+
+    def select(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        with self.cursor(commit=False) as c:
+            c.execute(self.sql(statement), params)
+            return list(c.fetchall())
+
+    # -- secrets --------------------------------------------------------------------------
+
+    def put_secret(self, secret_id: str, webhook_id: str, sealed: str, created_at: float) -> None:
+        with self.cursor(commit=True) as c:
+            c.execute(
+                self.sql("INSERT INTO webhook_secrets VALUES (?, ?, ?, ?)"), (secret_id, webhook_id, sealed, created_at)
+            )
+
+    def sealed_secret(self, secret_id: str) -> str | None:
+        rows = self.select("SELECT sealed FROM webhook_secrets WHERE secret_id = ?", (secret_id,))
+        return str(rows[0]["sealed"]) if rows else None
+
+    # -- the dispatcher's position and endpoints -------------------------------------------
+
+    def position(self) -> int:
+        rows = self.select("SELECT position FROM webhook_position WHERE name = ?", (POSITION,))
+        return int(rows[0]["position"]) if rows else 0
+
+    def endpoints(self) -> dict[str, Endpoint]:
+        rows = self.select("SELECT * FROM webhook_endpoints ORDER BY webhook_id")
+        return {
+            r["webhook_id"]: Endpoint(
+                r["webhook_id"],
+                r["url"],
+                tuple(json.loads(r["events"])),
+                bool(r["active"]),
+                r["secret_id"],
+                r["previous_secret_id"],
+                r["previous_until"],
+            )
+            for r in rows
+        }
+
+    def advance(
+        self,
+        old: int,
+        new: int,
+        deliveries: list[dict[str, Any]],
+        changed: list[Endpoint],
+        disabled: list[str],
+        report: str | None = None,
+    ) -> None:
+        """Record the deliveries of facts (old, new], the endpoints they changed, and the new
+        position, at once; PositionMovedError when another dispatcher moved it meanwhile.
+        `report`: the digest of a self-check report whose deliveries these are."""
+        with self.cursor(commit=True) as c:
+            if report is not None:
+                c.execute(self.sql("INSERT INTO webhook_reports VALUES (?, ?)"), (report, time.time()))
+            if old == 0:
+                c.execute(
+                    self.sql("INSERT INTO webhook_position VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
+                    (POSITION, 0),
+                )
+            c.execute(
+                self.sql("UPDATE webhook_position SET position = ? WHERE name = ? AND position = ?"),
+                (new, POSITION, old),
+            )
+            c.execute(self.sql("SELECT position FROM webhook_position WHERE name = ?"), (POSITION,))
+            row = c.fetchone()
+            if row is None or int(row["position"]) != new:
+                raise PositionMovedError(f"the dispatch position moved from {old} meanwhile")
+            for e in changed:
+                c.execute(self.sql("DELETE FROM webhook_endpoints WHERE webhook_id = ?"), (e.webhook_id,))
+                c.execute(
+                    self.sql("INSERT INTO webhook_endpoints VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    (
+                        e.webhook_id,
+                        e.url,
+                        json.dumps(list(e.events)),
+                        1 if e.active else 0,
+                        e.secret_id,
+                        e.previous_secret_id,
+                        e.previous_until,
+                    ),
+                )
+            for webhook_id in disabled:
+                c.execute(
+                    self.sql(
+                        "UPDATE webhook_deliveries SET state = ?, next_attempt_at = NULL "
+                        "WHERE webhook_id = ? AND state = ?"
+                    ),
+                    (ABANDONED, webhook_id, PENDING),
+                )
+            columns = list(Delivery.__dataclass_fields__)
+            c.executemany(
+                self.sql(
+                    f"INSERT INTO webhook_deliveries ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)}) "
+                    "ON CONFLICT (delivery_id) DO NOTHING"
+                ),
+                [tuple(d[k] for k in columns) for d in deliveries],
+            )
+
+    def known_report(self, digest: str) -> bool:
+        return bool(self.select("SELECT 1 AS x FROM webhook_reports WHERE digest = ?", (digest,)))
+
+    def self_check_report(self) -> dict[str, Any] | None:
+        """The projection's self-check state (projections/self_check.py), if it ran."""
+        try:
+            rows = self.select("SELECT doc FROM projection_status WHERE name = ?", ("self_check",))
+        except Exception:  # no projection has created its tables yet
+            return None
+        return json.loads(rows[0]["doc"]) if rows else None
+
+    # -- deliveries -----------------------------------------------------------------------
+
+    def head(self, webhook_id: str) -> Delivery | None:
+        """The endpoint's first delivery not yet delivered: it blocks every later one."""
+        rows = self.select(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND state = ? ORDER BY position, n LIMIT 1",
+            (webhook_id, PENDING),
+        )
+        return Delivery.of(rows[0]) if rows else None
+
+    def waiting_endpoints(self) -> list[str]:
+        """Active endpoints with something to deliver."""
+        rows = self.select(
+            "SELECT DISTINCT d.webhook_id FROM webhook_deliveries d JOIN webhook_endpoints e "
+            "ON e.webhook_id = d.webhook_id WHERE d.state = ? AND e.active = 1 ORDER BY d.webhook_id",
+            (PENDING,),
+        )
+        return [r["webhook_id"] for r in rows]
+
+    def delivered(self, delivery_id: str, status: int, at: float) -> None:
+        with self.cursor(commit=True) as c:
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, "
+                    "last_error = NULL, last_attempt_at = ?, next_attempt_at = NULL, delivered_at = ? "
+                    "WHERE delivery_id = ? AND state = ?"
+                ),
+                (DELIVERED, status, at, at, delivery_id, PENDING),
+            )
+
+    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float | None) -> None:
+        """A failed attempt: try again at `next_at`, or (None) give up on it and stop the endpoint."""
+        state = ABANDONED if next_at is None else PENDING
+        with self.cursor(commit=True) as c:
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET attempts = attempts + 1, failures = failures + 1, "
+                    "last_status = ?, last_error = ?, last_attempt_at = ?, next_attempt_at = ?, "
+                    "first_failure_at = COALESCE(first_failure_at, ?), state = ? WHERE delivery_id = ? AND state = ?"
+                ),
+                (
+                    status,
+                    error[:500],
+                    at,
+                    next_at,
+                    at,
+                    state,
+                    delivery_id,
+                    PENDING,
+                ),
+            )
+            if next_at is None:
+                c.execute(
+                    self.sql(
+                        "UPDATE webhook_endpoints SET active = 0 WHERE webhook_id = "
+                        "(SELECT webhook_id FROM webhook_deliveries WHERE delivery_id = ?)"
+                    ),
+                    (delivery_id,),
+                )
+
+    def page(self, webhook_id: str, after: tuple[int, int], limit: int) -> list[Delivery]:
+        rows = self.select(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND (position > ? OR (position = ? AND n > ?)) "
+            "ORDER BY position, n LIMIT ?",
+            (webhook_id, after[0], after[0], after[1], limit),
+        )
+        return [Delivery.of(r) for r in rows]
+
+    def get(self, webhook_id: str, delivery_id: str) -> Delivery | None:
+        rows = self.select(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND delivery_id = ?", (webhook_id, delivery_id)
+        )
+        return Delivery.of(rows[0]) if rows else None
+
+    def retry(self, delivery_id: str, now: float) -> None:
+        """Send again as soon as the endpoint's earlier deliveries are through (a delivered one too:
+        the receiver sees the same webhook-id again)."""
+        with self.cursor(commit=True) as c:
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, first_failure_at = NULL "
+                    "WHERE delivery_id = ? AND state IN (?, ?)"
+                ),
+                (PENDING, now, delivery_id, PENDING, DELIVERED),
+            )
+
+    def stats(self, now: float) -> dict[str, Any]:
+        """For /metrics: deliveries by state, attempts by outcome, and per active endpoint the age of
+        its oldest delivery not yet delivered (0 when none)."""
+        by_state = {
+            r["state"]: int(r["n"])
+            for r in self.select("SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")
+        }
+        totals = self.select(
+            "SELECT COALESCE(SUM(attempts), 0) AS attempts, COALESCE(SUM(failures), 0) AS failures "
+            "FROM webhook_deliveries"
+        )[0]
+        oldest = {
+            r["webhook_id"]: 0.0 for r in self.select("SELECT webhook_id FROM webhook_endpoints WHERE active = 1")
+        }
+        for r in self.select(
+            "SELECT webhook_id, MIN(created_at) AS t FROM webhook_deliveries WHERE state = ? GROUP BY webhook_id",
+            (PENDING,),
+        ):
+            if r["webhook_id"] in oldest:
+                oldest[r["webhook_id"]] = max(0.0, now - float(r["t"]))
+        attempts, failures = int(totals["attempts"]), int(totals["failures"])
+        return {
+            "by_state": {s: by_state.get(s, 0) for s in (PENDING, DELIVERED, ABANDONED)},
+            "attempts": {"success": attempts - failures, "failure": failures},
+            "oldest_undelivered_seconds": oldest,
+        }
+
+
+def create_webhook_tables(app: CreditsApplication) -> list[str]:
+    """For `sla-credits migrate`: create the webhook tables; answers their names."""
+    WebhookStore(app, create=True)
+    return list(TABLES)
