@@ -169,6 +169,7 @@ SCALES = {1: {}, 10: {"contracts": 20000, "incidents": 50000}}
 
 def dataset(scale: int) -> Path:
     path = DATASET if scale == 1 else OUT / f"reference-x{scale}.jsonl"
+    OUT.mkdir(parents=True, exist_ok=True)
     if not path.exists():
         print(f"generating {path}: {write(path, **SCALES[scale])} commands", flush=True)
     return path
