@@ -23,7 +23,7 @@ from tests.e2e.console_browser import ROLE_KEYS, chromium, demo_server, only_our
 from tests.e2e.processes import Server
 
 NAV = {
-    "admin": ["Customers", "Claims and fairness", "Incidents", "Billing", "Audit"],
+    "admin": ["Customers", "Claims and fairness", "Incidents", "Billing", "Audit", "Webhooks"],
     "ingest": ["Incidents"],
     "account_manager": ["Customers", "Claims and fairness", "Incidents"],
     "billing": ["Customers", "Incidents", "Billing"],
@@ -35,6 +35,7 @@ PAGES = {
     "Incidents": "/ui/incidents",
     "Billing": "/ui/billing",
     "Audit": "/ui/audit",
+    "Webhooks": "/ui/webhooks",
 }
 
 
