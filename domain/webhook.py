@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import idna
 from eventsourcing.domain import Aggregate, event
 
 from domain.contract import _require_id
@@ -27,9 +28,22 @@ def webhook_uuid(webhook_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"sla-credits:webhook:{webhook_id}")
 
 
+def ascii_host(host: str) -> str:
+    """The host as sent (Host header, TLS server name, DNS): an internationalised name in its
+    ASCII form (`bücher.de` -> `xn--bcher-kva.de`, IDNA 2008 with the UTS 46 mapping, as
+    browsers do); an ASCII name or an address as it is."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as e:
+        raise InvalidValueError("url", f"the host is not a valid internationalised domain name ({e})") from None
+
+
 def check_url_form(url: str) -> str:
     """An absolute http(s) URL with a host and no credentials (where it may point is decided by
-    the URL policy of the delivering side, webhooks/url_policy.py)."""
+    the URL policy of the delivering side, webhooks/url_policy.py). The URL is kept as given; a
+    host that is not ASCII must have an ASCII (IDNA) form, which is what is sent."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise InvalidValueError("url", f"must be an absolute URL of at most {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
@@ -49,6 +63,7 @@ def check_url_form(url: str) -> str:
         raise InvalidValueError("url", "must not have a #fragment")
     if port == 0:
         raise InvalidValueError("url", "must not use port 0")
+    ascii_host(parts.hostname)
     return url
 
 

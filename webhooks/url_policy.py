@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from domain.errors import InvalidValueError
-from domain.webhook import check_url_form
+from domain.webhook import ascii_host, check_url_form
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -70,7 +70,7 @@ class Target:
     """A URL split for one attempt: where to connect, and what to ask for there."""
 
     scheme: str
-    host: str  # as written in the URL (the Host header and the TLS server name)
+    host: str  # as written in the URL, in its ASCII (IDNA) form (the Host header and the TLS server name)
     port: int
     path: str  # path and query
 
@@ -82,7 +82,7 @@ def check_url(url: str, allow_insecure: bool) -> Target:
     parts = urlsplit(url)
     if parts.scheme != "https" and not allow_insecure:
         raise InvalidValueError("url", "must start with https:// (SLACREDITS_WEBHOOK_ALLOW_INSECURE=true allows http)")
-    host = parts.hostname or ""
+    host = ascii_host(parts.hostname or "")
     try:
         literal: IPAddress | None = ipaddress.ip_address(host)
     except ValueError:

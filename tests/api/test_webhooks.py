@@ -380,6 +380,19 @@ def test_an_attempt_goes_to_the_checked_address_with_the_host_and_follows_no_red
     assert production.delivered is False and production.error is not None and "refused" in production.error
 
 
+def test_an_attempt_that_fails_in_an_unexpected_way_is_a_failed_attempt_not_an_exception(receiver: Receiver) -> None:
+    # a header that cannot be encoded fails in httpx with UnicodeEncodeError, not an httpx.HTTPError
+    sender = Sender(5, allow_insecure=True)
+    try:
+        outcome = sender.send(receiver.url, "msg_ü", "{}", [new_secret()])
+    finally:
+        sender.close()
+
+    assert (outcome.delivered, outcome.status) == (False, None)
+    assert outcome.error is not None and outcome.error.startswith("UnicodeEncodeError")
+    assert receiver.all_requests() == []
+
+
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:
     app = open_application(f"sqlite:///{tmp_path}/credits.db")
     try:

@@ -86,6 +86,16 @@ def test_a_good_url_is_split_for_the_attempt() -> None:
     )
 
 
+def test_an_internationalised_host_is_sent_in_its_ascii_form_and_the_url_kept_as_given() -> None:
+    target = check_url("https://bücher.de/hooks", allow_insecure=False)
+
+    assert target.host == "xn--bcher-kva.de"
+    assert _webhook(url="https://bücher.de/hooks").url == "https://bücher.de/hooks"
+    with pytest.raises(InvalidValueError) as refused:
+        check_url("https://☃-⌘.com/hooks", allow_insecure=False)  # no IDNA form
+    assert refused.value.field == "url"
+
+
 def test_the_back_off_doubles_from_the_base_up_to_the_cap_within_its_jitter() -> None:
     # base 5 s: 5, 10, 20, 40 ... capped at 3600; the jitter scales each into [0.5, 1) of it
     lows = [retry_delay(n, 5, 3600, 0.0) for n in range(1, 6)]
@@ -106,10 +116,10 @@ def test_an_endpoint_is_given_up_after_the_retry_period() -> None:
     assert gives_up(1000.0, 1000.0 + three_days, three_days)
 
 
-def _webhook() -> Webhook:
+def _webhook(url: str = "https://billing.example.com/h") -> Webhook:
     return Webhook.register(
         webhook_id="w1",
-        url="https://billing.example.com/h",
+        url=url,
         events=["billing.run.completed", "ledger.entry.issued", "ledger.entry.issued"],
         description="",
         secret_id="sec-1",
