@@ -131,6 +131,7 @@ class Dispatcher:
         secrets = Secrets(store, self.settings.secret_key)
         sender = Sender(self.settings.timeout_seconds, self.settings.allow_insecure)
         pool = ThreadPoolExecutor(max_workers=self.settings.senders, thread_name_prefix="webhook-send")
+        self.record_missing_disables(app, store)
         self.ready.set()
         try:
             while not self._stop.is_set():
@@ -148,6 +149,17 @@ class Dispatcher:
         finally:
             pool.shutdown(wait=True)
             sender.close()
+
+    def record_missing_disables(self, app: CreditsApplication, store: WebhookStore) -> None:
+        """An endpoint stopped in `webhook_endpoints` but active in its facts was given up on by an
+        earlier version that stopped it before recording why: record the `Disabled` fact now."""
+        for e in store.endpoints().values():
+            if not e.active and app.get_webhook(e.webhook_id).active:
+                reason = "deliveries failed for the retry period (recorded late: stopped without a fact)"
+                app.disable_webhook(
+                    webhook_id=e.webhook_id, reason=reason, disabled_by="dispatcher", disabled_at=datetime.now(UTC)
+                )
+                log.error("webhooks: recorded that %s is disabled: %s", e.webhook_id, reason)
 
     # -- following the log ------------------------------------------------------------------
 
@@ -262,8 +274,12 @@ class Dispatcher:
             return True
         s = self.settings
         error = outcome.error or "failed"
+        delay = retry_delay(head.failures + 1, s.retry_base_seconds, s.retry_max_seconds, random.random())  # noqa: S311
+        store.failed(head.delivery_id, outcome.status, error, now, now + delay)
         if gives_up(head.first_failure_at or now, now, s.retry_for_seconds):
-            store.failed(head.delivery_id, outcome.status, error, now, None)
+            # the fact, and only the fact, stops the endpoint: `follow` abandons its deliveries
+            # when it passes it. Should recording it fail, the head stays pending and the next
+            # attempt gives up again, so an endpoint is never stopped without its fact.
             reason = f"deliveries failed for {s.retry_for_seconds:.0f}s (last: {error})"[:500]
             app.disable_webhook(
                 webhook_id=endpoint.webhook_id,
@@ -273,8 +289,6 @@ class Dispatcher:
             )
             log.error("webhooks: disabled %s: %s", endpoint.webhook_id, reason)
             return False
-        delay = retry_delay(head.failures + 1, s.retry_base_seconds, s.retry_max_seconds, random.random())  # noqa: S311
-        store.failed(head.delivery_id, outcome.status, error, now, now + delay)
         log.warning(
             "webhooks: %s to %s failed (%s); attempt %d, next in %.1fs",
             head.delivery_id,

@@ -257,35 +257,18 @@ class WebhookStore:
                 (DELIVERED, status, at, at, delivery_id, PENDING),
             )
 
-    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float | None) -> None:
-        """A failed attempt: try again at `next_at`, or (None) give up on it and stop the endpoint."""
-        state = ABANDONED if next_at is None else PENDING
+    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float) -> None:
+        """A failed attempt: try again at `next_at`. Only a `Webhook.Disabled` fact stops an
+        endpoint (the dispatcher's `follow` abandons its deliveries when it passes it)."""
         with self.cursor(commit=True) as c:
             c.execute(
                 self.sql(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, failures = failures + 1, "
                     "last_status = ?, last_error = ?, last_attempt_at = ?, next_attempt_at = ?, "
-                    "first_failure_at = COALESCE(first_failure_at, ?), state = ? WHERE delivery_id = ? AND state = ?"
+                    "first_failure_at = COALESCE(first_failure_at, ?) WHERE delivery_id = ? AND state = ?"
                 ),
-                (
-                    status,
-                    error[:500],
-                    at,
-                    next_at,
-                    at,
-                    state,
-                    delivery_id,
-                    PENDING,
-                ),
+                (status, error[:500], at, next_at, at, delivery_id, PENDING),
             )
-            if next_at is None:
-                c.execute(
-                    self.sql(
-                        "UPDATE webhook_endpoints SET active = 0 WHERE webhook_id = "
-                        "(SELECT webhook_id FROM webhook_deliveries WHERE delivery_id = ?)"
-                    ),
-                    (delivery_id,),
-                )
 
     def page(self, webhook_id: str, after: tuple[int, int], limit: int) -> list[Delivery]:
         rows = self.select(

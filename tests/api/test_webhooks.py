@@ -255,6 +255,70 @@ def test_an_endpoint_failing_longer_than_the_retry_period_is_disabled_as_a_fact(
     assert r.status_code == 409
 
 
+class _DatabaseGoneWhenDisabling:
+    """The application, failing to record the `Disabled` fact."""
+
+    def disable_webhook(self, **_: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+
+def test_an_endpoint_is_never_stopped_without_its_disabled_fact(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url, events=["billing.run.completed"])
+    receiver.secrets = [hook["secret"]]
+    receiver.failing = True
+    bill_march(hooked)
+    store: WebhookStore = hooked.app.state.webhook_store  # type: ignore[attr-defined]
+    dispatcher = Dispatcher(store_url, DispatchSettings(allow_insecure=True, retry_for_seconds=0))
+    app = hooked.app.state.service.app  # type: ignore[attr-defined]
+    while dispatcher.follow(app, store):
+        pass
+    head = store.head(hook["webhook_id"])
+    assert head is not None
+    sender = Sender(5, allow_insecure=True)
+
+    try:
+        with pytest.raises(RuntimeError):
+            dispatcher.attempt(
+                _DatabaseGoneWhenDisabling(),  # type: ignore[arg-type]
+                store,
+                Secrets(store, None),
+                sender,
+                store.endpoints()[hook["webhook_id"]],
+                head,
+            )
+    finally:
+        sender.close()
+
+    # the attempt is recorded, and the endpoint goes on: the next attempt gives up again
+    assert store.endpoints()[hook["webhook_id"]].active
+    after = store.head(hook["webhook_id"])
+    assert after is not None and after.delivery_id == head.delivery_id and after.attempts == 1
+    assert hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()["active"]
+
+
+def test_an_endpoint_stopped_without_a_fact_gets_its_disabled_fact_when_the_dispatcher_starts(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    store: WebhookStore = hooked.app.state.webhook_store  # type: ignore[attr-defined]
+    head = hooked.app.state.service.app.recorder.max_notification_id()  # type: ignore[attr-defined]
+    with dispatching(store_url):
+        wait_for(lambda: store.position() >= head, "the dispatcher past the registration")
+    with store.cursor(commit=True) as c:  # what an earlier version left when it gave up
+        c.execute(store.sql("UPDATE webhook_endpoints SET active = 0 WHERE webhook_id = ?"), (hook["webhook_id"],))
+
+    with dispatching(store_url):
+        wait_for(
+            lambda: not hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()["active"],
+            "the Disabled fact recorded",
+        )
+
+    shown = hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()
+    assert shown["disabled_by"] == "dispatcher"
+
+
 def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
     hooked: TestClient, receiver: Receiver, store_url: str
 ) -> None:
