@@ -13,7 +13,13 @@ lock, as for the projection); a second one waits. Following and delivering are s
   deliveries of that endpoint wait behind it. After `retry_for` seconds of failures the
   endpoint is disabled (a `Webhook.Disabled` fact, by "dispatcher").
 
-A crash between an attempt and its record sends that delivery again (same `webhook-id`)."""
+A crash between an attempt and its record sends that delivery again (same `webhook-id`), once
+its lease has run out.
+
+A dispatcher that lost the lock without noticing (its lock connection dropped, a long pause)
+must not go on writing beside the one that took over: taking the lock bumps a fencing token
+(webhooks/store.py), and the position, each claim and each attempt's record are written only
+while the token is still this dispatcher's; a stale one stops at its next write."""
 
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ from webhooks.events import WebhookEvent, delivery_id, mismatch_digest, mismatch
 from webhooks.schedule import gives_up, retry_delay
 from webhooks.secrets import Secrets, SecretUnavailableError
 from webhooks.sender import Outcome, Sender
-from webhooks.store import PENDING, Delivery, Endpoint, WebhookStore
+from webhooks.store import PENDING, Delivery, Endpoint, FencedError, WebhookStore
 
 log = logging.getLogger("sla_credits.webhooks")
 PAGE = 500
@@ -54,6 +60,12 @@ class DispatchSettings:
     allow_insecure: bool = False
     secret_key: str | None = None
     senders: int = 4  # endpoints delivered to at once
+    lease_seconds: float | None = None  # how long an attempt holds its delivery; None: 3 x timeout + 5
+
+    @property
+    def lease(self) -> float:
+        """Longer than an attempt can take (connect, send and read each up to the timeout)."""
+        return self.lease_seconds if self.lease_seconds is not None else 3 * self.timeout_seconds + 5
 
 
 def delivery_rows(event: WebhookEvent, endpoints: list[Endpoint], now: float) -> list[dict[str, Any]]:
@@ -92,6 +104,7 @@ class Dispatcher:
         self._thread = threading.Thread(target=self._supervise, name="webhook-dispatcher", daemon=True)
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
+        self._fenced = threading.Event()  # a sender found that another dispatcher took over
         self.ready = threading.Event()
 
     def start(self) -> Dispatcher:
@@ -128,6 +141,8 @@ class Dispatcher:
 
     def _run(self, app: CreditsApplication, lock: RunnerLock) -> None:
         store = WebhookStore(app)
+        token = store.take_over()
+        self._fenced.clear()
         secrets = Secrets(store, self.settings.secret_key)
         sender = Sender(self.settings.timeout_seconds, self.settings.allow_insecure)
         pool = ThreadPoolExecutor(max_workers=self.settings.senders, thread_name_prefix="webhook-send")
@@ -137,13 +152,15 @@ class Dispatcher:
             while not self._stop.is_set():
                 if not lock.held():
                     raise RuntimeError("lost the dispatch lock (database connection ended)")
-                moved = self.follow(app, store)
+                if self._fenced.is_set():
+                    raise FencedError("another dispatcher took over")
+                moved = self.follow(app, store, token)
                 for webhook_id in store.waiting_endpoints():
                     with self._in_flight_lock:
                         if webhook_id in self._in_flight:
                             continue
                         self._in_flight.add(webhook_id)
-                    pool.submit(self._drain, app, store, secrets, sender, lock, webhook_id)
+                    pool.submit(self._drain, app, store, secrets, sender, lock, webhook_id, token)
                 if not moved:
                     self._stop.wait(self.settings.poll_seconds)
         finally:
@@ -163,7 +180,7 @@ class Dispatcher:
 
     # -- following the log ------------------------------------------------------------------
 
-    def follow(self, app: CreditsApplication, store: WebhookStore) -> bool:
+    def follow(self, app: CreditsApplication, store: WebhookStore, token: int) -> bool:
         """Turn the next page of facts into deliveries; True when there may be more."""
         old = store.position()
         notifications = app.recorder.select_notifications(start=old, limit=PAGE, inclusive_of_start=False)
@@ -206,7 +223,7 @@ class Dispatcher:
             digest, event = report
             rows += delivery_rows(event, list({**endpoints, **changed}.values()), now)
         new = notifications[-1].id if notifications else old
-        store.advance(old, new, rows, list(changed.values()), disabled, digest)
+        store.advance(old, new, rows, list(changed.values()), disabled, digest, token)
         if rows:
             log.info("webhooks: %d deliveries queued for facts %d to %d", len(rows), old + 1, new)
         return bool(notifications)
@@ -233,6 +250,7 @@ class Dispatcher:
         sender: Sender,
         lock: RunnerLock,
         webhook_id: str,
+        token: int,
     ) -> None:
         try:
             while not self._stop.is_set():
@@ -242,8 +260,11 @@ class Dispatcher:
                     return
                 if (head.next_attempt_at or 0) > time.time() or not lock.held():
                     return
-                if not self.attempt(app, store, secrets, sender, endpoint, head):
+                if not self.attempt(app, store, secrets, sender, endpoint, head, token):
                     return
+        except FencedError as e:
+            log.warning("webhooks: stopped delivering to %s: %s", webhook_id, e)
+            self._fenced.set()
         except Exception:
             log.exception("webhooks: delivering to %s failed; trying again on the next pass", webhook_id)
         finally:
@@ -258,8 +279,12 @@ class Dispatcher:
         sender: Sender,
         endpoint: Endpoint,
         head: Delivery,
+        token: int,
     ) -> bool:
-        """One attempt at the endpoint's head delivery; True when it was delivered."""
+        """One attempt at the endpoint's head delivery, once claimed; True when it was delivered."""
+        start = time.time()
+        if not store.claim(head.delivery_id, f"dispatcher-{token}", start, start + self.settings.lease, token):
+            return False  # another attempt holds it (a dispatcher that has not noticed it lost the lock)
         try:
             keys = [secrets.get(s) for s in endpoint.signing_secret_ids(time.time())]
         except SecretUnavailableError as e:
@@ -270,12 +295,12 @@ class Dispatcher:
         now = time.time()
         if outcome.delivered:
             assert outcome.status is not None
-            store.delivered(head.delivery_id, outcome.status, now)
+            store.delivered(head.delivery_id, outcome.status, now, token)
             return True
         s = self.settings
         error = outcome.error or "failed"
         delay = retry_delay(head.failures + 1, s.retry_base_seconds, s.retry_max_seconds, random.random())  # noqa: S311
-        store.failed(head.delivery_id, outcome.status, error, now, now + delay)
+        store.failed(head.delivery_id, outcome.status, error, now, now + delay, token)
         if gives_up(head.first_failure_at or now, now, s.retry_for_seconds):
             # the fact, and only the fact, stops the endpoint: `follow` abandons its deliveries
             # when it passes it. Should recording it fail, the head stays pending and the next

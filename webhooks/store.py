@@ -3,10 +3,16 @@
 * `webhook_secrets`: each secret under a random `secret_id` (sealed: webhooks/secrets.py). The
   facts name the id, never the secret. A row is written before its fact; a row no fact names
   (the fact failed) is never used.
-* `webhook_position`: the dispatcher's tracking position in the log.
+* `webhook_position`: the dispatcher's tracking position in the log, and its fencing token: a
+  counter a dispatcher bumps when it takes the lock. Every write of a dispatcher (its position,
+  a claim, an attempt's record) happens only while the token is still the one it took, in the
+  same transaction: one that lost the lock without knowing (a dropped connection, a long pause)
+  writes nothing more and stops.
 * `webhook_endpoints`: what the dispatcher learnt from the Webhook facts up to that position
   (url, events, active, which secrets sign).
-* `webhook_deliveries`: the outbox, one row per event and endpoint, in log order.
+* `webhook_deliveries`: the outbox, one row per event and endpoint, in log order. A delivery is
+  claimed with a lease (`lease_owner`, `lease_until`) before each attempt: no two dispatchers
+  send it at once, even while one of them has not yet noticed it lost the lock.
 
 The dispatcher writes the deliveries of a fact, the endpoints it changes and its new position
 in one transaction: a crash repeats or skips no event."""
@@ -26,7 +32,8 @@ from projections.stores import create_tables
 DDL = [
     "CREATE TABLE IF NOT EXISTS webhook_secrets (secret_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, "
     "sealed TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS webhook_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS webhook_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+    "token BIGINT NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS webhook_endpoints (webhook_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
     "events TEXT NOT NULL, active INTEGER NOT NULL, secret_id TEXT NOT NULL, previous_secret_id TEXT, "
     "previous_until DOUBLE PRECISION)",
@@ -35,10 +42,16 @@ DDL = [
     "body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, failures INTEGER NOT NULL, "
     "last_status INTEGER, last_error TEXT, created_at DOUBLE PRECISION NOT NULL, "
     "first_failure_at DOUBLE PRECISION, last_attempt_at DOUBLE PRECISION, next_attempt_at DOUBLE PRECISION, "
-    "delivered_at DOUBLE PRECISION)",
+    "delivered_at DOUBLE PRECISION, lease_owner TEXT, lease_until DOUBLE PRECISION)",
     "CREATE TABLE IF NOT EXISTS webhook_reports (digest TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_order ON webhook_deliveries (webhook_id, position, n)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_state ON webhook_deliveries (state, webhook_id)",
+]
+# columns added since the tables were first made: added to a store made before them
+ADDED_COLUMNS = [
+    ("webhook_position", "token", "BIGINT NOT NULL DEFAULT 0"),
+    ("webhook_deliveries", "lease_owner", "TEXT"),
+    ("webhook_deliveries", "lease_until", "DOUBLE PRECISION"),
 ]
 TABLES = ("webhook_secrets", "webhook_position", "webhook_endpoints", "webhook_deliveries", "webhook_reports")
 POSITION = "dispatch"
@@ -47,6 +60,17 @@ PENDING, DELIVERED, ABANDONED = "pending", "delivered", "abandoned"
 
 class PositionMovedError(Exception):
     """Another dispatcher advanced the position first: this one's work is discarded."""
+
+
+class FencedError(Exception):
+    """Another dispatcher took the lock since this one did (a newer fencing token): nothing was
+    written, and this one must stop."""
+
+
+def _rowcount(c: Any) -> int:
+    """Rows changed by the cursor's last statement (the SQLite datastore wraps its cursor)."""
+    inner = getattr(c, "sqlite_cursor", c)
+    return int(inner.rowcount)
 
 
 @dataclass(frozen=True)
@@ -113,11 +137,23 @@ class WebhookStore:
                 with self.cursor(commit=True) as c:
                     for statement in DDL:
                         c.execute(statement)
+                for table, column, kind in ADDED_COLUMNS:
+                    if not self._has_column(table, column):
+                        with self.cursor(commit=True) as c:
+                            c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 return
             except Exception:  # processes starting at once race to create them: try again
                 if attempt == 4:
                     raise
                 time.sleep(0.1 * (attempt + 1))
+
+    def _has_column(self, table: str, column: str) -> bool:
+        try:
+            with self.cursor(commit=False) as c:
+                c.execute(f"SELECT {column} FROM {table} WHERE 1 = 0")
+            return True
+        except Exception:  # no such column (the failed statement is rolled back)
+            return False
 
     def select(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self.cursor(commit=False) as c:
@@ -142,6 +178,30 @@ class WebhookStore:
         rows = self.select("SELECT position FROM webhook_position WHERE name = ?", (POSITION,))
         return int(rows[0]["position"]) if rows else 0
 
+    def take_over(self) -> int:
+        """For a dispatcher that has just taken the lock: a new fencing token, which makes every
+        earlier one stale."""
+        with self.cursor(commit=True) as c:
+            c.execute(
+                self.sql(
+                    "INSERT INTO webhook_position (name, position, token) VALUES (?, 0, 0) "
+                    "ON CONFLICT (name) DO NOTHING"
+                ),
+                (POSITION,),
+            )
+            c.execute(self.sql("UPDATE webhook_position SET token = token + 1 WHERE name = ?"), (POSITION,))
+            c.execute(self.sql("SELECT token FROM webhook_position WHERE name = ?"), (POSITION,))
+            return int(c.fetchone()["token"])
+
+    def _fence(self, c: Any, token: int) -> None:
+        """Go on only while `token` is the newest; the row stays locked until the transaction
+        ends, so no dispatcher takes over between this check and the commit."""
+        c.execute(
+            self.sql("UPDATE webhook_position SET token = ? WHERE name = ? AND token = ?"), (token, POSITION, token)
+        )
+        if _rowcount(c) != 1:
+            raise FencedError(f"another dispatcher took over (fencing token {token} is stale)")
+
     def endpoints(self) -> dict[str, Endpoint]:
         rows = self.select("SELECT * FROM webhook_endpoints ORDER BY webhook_id")
         return {
@@ -164,27 +224,26 @@ class WebhookStore:
         deliveries: list[dict[str, Any]],
         changed: list[Endpoint],
         disabled: list[str],
-        report: str | None = None,
+        report: str | None,
+        token: int,
     ) -> None:
         """Record the deliveries of facts (old, new], the endpoints they changed, and the new
-        position, at once; PositionMovedError when another dispatcher moved it meanwhile.
-        `report`: the digest of a self-check report whose deliveries these are."""
+        position, at once, only if the position is still `old` (PositionMovedError) and `token`
+        the newest (FencedError). `report`: the digest of a self-check report whose deliveries
+        these are."""
         with self.cursor(commit=True) as c:
-            if report is not None:
-                c.execute(self.sql("INSERT INTO webhook_reports VALUES (?, ?)"), (report, time.time()))
-            if old == 0:
-                c.execute(
-                    self.sql("INSERT INTO webhook_position VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
-                    (POSITION, 0),
-                )
+            self._fence(c, token)
             c.execute(
                 self.sql("UPDATE webhook_position SET position = ? WHERE name = ? AND position = ?"),
                 (new, POSITION, old),
             )
-            c.execute(self.sql("SELECT position FROM webhook_position WHERE name = ?"), (POSITION,))
-            row = c.fetchone()
-            if row is None or int(row["position"]) != new:
+            if _rowcount(c) != 1:
                 raise PositionMovedError(f"the dispatch position moved from {old} meanwhile")
+            if report is not None:
+                c.execute(
+                    self.sql("INSERT INTO webhook_reports VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"),
+                    (report, time.time()),
+                )
             for e in changed:
                 c.execute(self.sql("DELETE FROM webhook_endpoints WHERE webhook_id = ?"), (e.webhook_id,))
                 c.execute(
@@ -246,26 +305,43 @@ class WebhookStore:
         )
         return [r["webhook_id"] for r in rows]
 
-    def delivered(self, delivery_id: str, status: int, at: float) -> None:
+    def claim(self, delivery_id: str, owner: str, now: float, until: float, token: int) -> bool:
+        """Lease a pending delivery for one attempt, until `until`; False when it is not pending
+        or another attempt's lease has not run out."""
         with self.cursor(commit=True) as c:
+            self._fence(c, token)
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? WHERE delivery_id = ? "
+                    "AND state = ? AND (lease_until IS NULL OR lease_until < ?)"
+                ),
+                (owner, until, delivery_id, PENDING, now),
+            )
+            return _rowcount(c) == 1
+
+    def delivered(self, delivery_id: str, status: int, at: float, token: int) -> None:
+        with self.cursor(commit=True) as c:
+            self._fence(c, token)
             c.execute(
                 self.sql(
                     "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, "
-                    "last_error = NULL, last_attempt_at = ?, next_attempt_at = NULL, delivered_at = ? "
-                    "WHERE delivery_id = ? AND state = ?"
+                    "last_error = NULL, last_attempt_at = ?, next_attempt_at = NULL, delivered_at = ?, "
+                    "lease_owner = NULL, lease_until = NULL WHERE delivery_id = ? AND state = ?"
                 ),
                 (DELIVERED, status, at, at, delivery_id, PENDING),
             )
 
-    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float) -> None:
+    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float, token: int) -> None:
         """A failed attempt: try again at `next_at`. Only a `Webhook.Disabled` fact stops an
         endpoint (the dispatcher's `follow` abandons its deliveries when it passes it)."""
         with self.cursor(commit=True) as c:
+            self._fence(c, token)
             c.execute(
                 self.sql(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, failures = failures + 1, "
                     "last_status = ?, last_error = ?, last_attempt_at = ?, next_attempt_at = ?, "
-                    "first_failure_at = COALESCE(first_failure_at, ?) WHERE delivery_id = ? AND state = ?"
+                    "first_failure_at = COALESCE(first_failure_at, ?), lease_owner = NULL, lease_until = NULL "
+                    "WHERE delivery_id = ? AND state = ?"
                 ),
                 (status, error[:500], at, next_at, at, delivery_id, PENDING),
             )

@@ -21,10 +21,11 @@ from projections.stores import open_application
 from tests.api.conftest import KEYS, api_settings, auth
 from tests.api.scenario import contract, incident
 from tests.webhook_receiver import Receiver, wait_for
-from webhooks.dispatcher import Dispatcher, DispatchSettings
+from webhooks.dispatcher import Dispatcher, DispatchSettings, delivery_rows
+from webhooks.events import WebhookEvent
 from webhooks.secrets import Secrets, SecretUnavailableError, new_secret
 from webhooks.sender import Sender
-from webhooks.store import WebhookStore
+from webhooks.store import Endpoint, FencedError, PositionMovedError, WebhookStore
 
 ADMIN = auth("admin")
 CUSTOMERS = ("a", "b", "c")
@@ -272,7 +273,8 @@ def test_an_endpoint_is_never_stopped_without_its_disabled_fact(
     store: WebhookStore = hooked.app.state.webhook_store  # type: ignore[attr-defined]
     dispatcher = Dispatcher(store_url, DispatchSettings(allow_insecure=True, retry_for_seconds=0))
     app = hooked.app.state.service.app  # type: ignore[attr-defined]
-    while dispatcher.follow(app, store):
+    token = store.take_over()
+    while dispatcher.follow(app, store, token):
         pass
     head = store.head(hook["webhook_id"])
     assert head is not None
@@ -287,6 +289,7 @@ def test_an_endpoint_is_never_stopped_without_its_disabled_fact(
                 sender,
                 store.endpoints()[hook["webhook_id"]],
                 head,
+                token,
             )
     finally:
         sender.close()
@@ -455,6 +458,60 @@ def test_an_attempt_that_fails_in_an_unexpected_way_is_a_failed_attempt_not_an_e
     assert (outcome.delivered, outcome.status) == (False, None)
     assert outcome.error is not None and outcome.error.startswith("UnicodeEncodeError")
     assert receiver.all_requests() == []
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[WebhookStore]:
+    app = open_application(store_url)
+    try:
+        yield WebhookStore(app)
+    finally:
+        app.close()
+
+
+HOOK = Endpoint("w1", "https://billing.example.com/h", ("ledger.entry.issued",), True, "sec-1")
+
+
+def _queued(position: int, n: int = 0) -> dict[str, Any]:
+    return delivery_rows(WebhookEvent(position, n, "ledger.entry.issued", "2026-03-01T00:00:00Z", {}), [HOOK], 1.0)[0]
+
+
+def test_a_dispatcher_that_was_taken_over_can_neither_advance_nor_claim_nor_record(store: WebhookStore) -> None:
+    stale = store.take_over()
+    token = store.take_over()  # another dispatcher took the lock
+    store.advance(0, 1, [_queued(1)], [HOOK], [], None, token)
+    head = store.head("w1")
+    assert head is not None
+
+    with pytest.raises(FencedError):
+        store.advance(1, 2, [_queued(2)], [], [], None, stale)
+    with pytest.raises(FencedError):
+        store.claim(head.delivery_id, "stale", 2.0, 100.0, stale)
+    with pytest.raises(FencedError):
+        store.delivered(head.delivery_id, 200, 2.0, stale)
+    with pytest.raises(FencedError):
+        store.failed(head.delivery_id, 500, "answered HTTP 500", 2.0, 3.0, stale)
+
+    assert store.position() == 1
+    assert store.head("w1") == head  # untouched
+    assert store.page("w1", (0, -1), 10) == [head]
+    assert store.claim(head.delivery_id, "current", 2.0, 100.0, token)
+    assert not store.claim(head.delivery_id, "another", 50.0, 150.0, token)  # leased until 100
+    assert store.claim(head.delivery_id, "another", 101.0, 150.0, token)  # the lease ran out
+
+
+def test_a_second_writer_of_the_same_page_commits_nothing_and_a_report_twice_is_no_error(
+    store: WebhookStore,
+) -> None:
+    token = store.take_over()
+    store.advance(0, 1, [_queued(1)], [HOOK], [], "report-1", token)
+
+    with pytest.raises(PositionMovedError):
+        store.advance(0, 1, [_queued(1, 1)], [HOOK], [], "report-1", token)
+    store.advance(1, 1, [], [], [], "report-1", token)  # the same report seen again: recorded once
+
+    assert [d.n for d in store.page("w1", (0, -1), 10)] == [0]
+    assert store.position() == 1 and store.known_report("report-1")
 
 
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:
