@@ -192,6 +192,13 @@ class WebhookCollector(Collector):
         for webhook_id, age in s["oldest_undelivered_seconds"].items():
             oldest.add_metric([webhook_id], age)
         yield oldest
+        unsigned = GaugeMetricFamily(
+            "slacredits_webhook_unsigned_deliveries",
+            "Deliveries waiting because the service cannot sign them (a missing or wrong "
+            "SLACREDITS_WEBHOOK_SECRET_KEY, a secret not restored): alert on anything above 0",
+        )
+        unsigned.add_metric([], s["unsigned"])
+        yield unsigned
 
 
 def render(status: Any, webhooks: Any = None) -> tuple[bytes, str]:

@@ -40,8 +40,8 @@ from projections.stores import new_application, store_env
 from webhooks.events import WebhookEvent, delivery_id, mismatch_digest, mismatch_event, webhook_events
 from webhooks.schedule import gives_up, retry_delay
 from webhooks.secrets import Secrets, SecretUnavailableError
-from webhooks.sender import Outcome, Sender
-from webhooks.store import PENDING, Delivery, Endpoint, FencedError, WebhookStore
+from webhooks.sender import Sender
+from webhooks.store import PENDING, UNSIGNED, Delivery, Endpoint, FencedError, WebhookStore
 
 log = logging.getLogger("sla_credits.webhooks")
 PAGE = 500
@@ -180,13 +180,14 @@ class Dispatcher:
 
     # -- following the log ------------------------------------------------------------------
 
-    def follow(self, app: CreditsApplication, store: WebhookStore, token: int) -> bool:
-        """Turn the next page of facts into deliveries; True when there may be more."""
+    def follow(self, app: CreditsApplication, store: WebhookStore, token: int, queue: bool = True) -> bool:
+        """Turn the next page of facts into deliveries; True when there may be more. With
+        `queue` false only the endpoints are learnt: the position passes the facts' events."""
         old = store.position()
         notifications = app.recorder.select_notifications(start=old, limit=PAGE, inclusive_of_start=False)
         endpoints = store.endpoints()
         now = time.time()
-        report = self._new_report(store, old, endpoints, now)
+        report = self._new_report(store, old, endpoints, now) if queue else None
         if not notifications and report is None:
             return False
         by_uuid = {webhook_uuid(w): w for w in endpoints}
@@ -213,7 +214,7 @@ class Dispatcher:
                     )
             else:
                 current = {**endpoints, **changed}
-                for event in webhook_events(fact, n.id):
+                for event in webhook_events(fact, n.id) if queue else []:
                     rows += delivery_rows(event, list(current.values()), now)
                 continue
             changed[e.webhook_id] = e
@@ -285,19 +286,29 @@ class Dispatcher:
         start = time.time()
         if not store.claim(head.delivery_id, f"dispatcher-{token}", start, start + self.settings.lease, token):
             return False  # another attempt holds it (a dispatcher that has not noticed it lost the lock)
+        s = self.settings
         try:
-            keys = [secrets.get(s) for s in endpoint.signing_secret_ids(time.time())]
+            keys = [secrets.get(k) for k in endpoint.signing_secret_ids(time.time())]
         except SecretUnavailableError as e:
-            log.error("webhooks: cannot sign for %s: %s", endpoint.webhook_id, e)
-            outcome = Outcome(False, None, f"cannot sign: {e}")
-        else:
-            outcome = sender.send(endpoint.url, head.delivery_id, head.body, keys)
+            # our misconfiguration, not the receiver's failure: nothing is sent, the delivery
+            # waits (it does not count towards giving up), the operator is told
+            now = time.time()
+            delay = min(s.retry_max_seconds, 60.0) * (0.5 + random.random() / 2)  # noqa: S311
+            store.unsigned(head.delivery_id, f"{UNSIGNED} {e}", now, now + delay, token)
+            log.error(
+                "webhooks: cannot sign %s for %s: %s; it waits (check SLACREDITS_WEBHOOK_SECRET_KEY, "
+                "or rotate the endpoint's secret)",
+                head.delivery_id,
+                endpoint.webhook_id,
+                e,
+            )
+            return False
+        outcome = sender.send(endpoint.url, head.delivery_id, head.body, keys)
         now = time.time()
         if outcome.delivered:
             assert outcome.status is not None
             store.delivered(head.delivery_id, outcome.status, now, token)
             return True
-        s = self.settings
         error = outcome.error or "failed"
         delay = retry_delay(head.failures + 1, s.retry_base_seconds, s.retry_max_seconds, random.random())  # noqa: S311
         store.failed(head.delivery_id, outcome.status, error, now, now + delay, token)
@@ -323,3 +334,15 @@ class Dispatcher:
             delay,
         )
         return False
+
+
+def skip_to_head(app: CreditsApplication) -> int:
+    """For a store just filled by `import-events`: learn the endpoints from the imported Webhook
+    facts and move the position to the log's head, queuing nothing (the billing system had those
+    events before the export); answers the position."""
+    store = WebhookStore(app, create=True)
+    token = store.take_over()
+    follower = Dispatcher("", DispatchSettings())
+    while follower.follow(app, store, token, queue=False):
+        pass
+    return store.position()

@@ -56,6 +56,7 @@ ADDED_COLUMNS = [
 TABLES = ("webhook_secrets", "webhook_position", "webhook_endpoints", "webhook_deliveries", "webhook_reports")
 POSITION = "dispatch"
 PENDING, DELIVERED, ABANDONED = "pending", "delivered", "abandoned"
+UNSIGNED = "cannot sign:"  # how the last error of a delivery that could not be signed begins
 
 
 class PositionMovedError(Exception):
@@ -346,6 +347,21 @@ class WebhookStore:
                 (status, error[:500], at, next_at, at, delivery_id, PENDING),
             )
 
+    def unsigned(self, delivery_id: str, error: str, at: float, next_at: float, token: int) -> None:
+        """An attempt that could not be signed (our configuration): nothing was sent, so it is no
+        attempt and no failure of the receiver's; it waits until `next_at`, and the period after
+        which an endpoint is given up starts again."""
+        with self.cursor(commit=True) as c:
+            self._fence(c, token)
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET last_status = NULL, last_error = ?, last_attempt_at = ?, "
+                    "next_attempt_at = ?, first_failure_at = NULL, lease_owner = NULL, lease_until = NULL "
+                    "WHERE delivery_id = ? AND state = ?"
+                ),
+                (error[:500], at, next_at, delivery_id, PENDING),
+            )
+
     def page(self, webhook_id: str, after: tuple[int, int], limit: int) -> list[Delivery]:
         rows = self.select(
             "SELECT * FROM webhook_deliveries WHERE webhook_id = ? AND (position > ? OR (position = ? AND n > ?)) "
@@ -392,11 +408,16 @@ class WebhookStore:
         ):
             if r["webhook_id"] in oldest:
                 oldest[r["webhook_id"]] = max(0.0, now - float(r["t"]))
+        unsigned = self.select(
+            "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = ? AND last_error LIKE ?",
+            (PENDING, UNSIGNED + "%"),
+        )[0]
         attempts, failures = int(totals["attempts"]), int(totals["failures"])
         return {
             "by_state": {s: by_state.get(s, 0) for s in (PENDING, DELIVERED, ABANDONED)},
             "attempts": {"success": attempts - failures, "failure": failures},
             "oldest_undelivered_seconds": oldest,
+            "unsigned": int(unsigned["n"]),
         }
 
 

@@ -14,12 +14,16 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import cli
 from api.responses_billing import LedgerEntry
+from projections.event_log import export_events
 from projections.stores import open_application
 from tests.api.conftest import KEYS, api_settings, auth
 from tests.api.scenario import contract, incident
+from tests.conftest import fresh_postgres_database
 from tests.webhook_receiver import Receiver, wait_for
 from webhooks.dispatcher import Dispatcher, DispatchSettings, delivery_rows
 from webhooks.events import WebhookEvent
@@ -512,6 +516,78 @@ def test_a_second_writer_of_the_same_page_commits_nothing_and_a_report_twice_is_
 
     assert [d.n for d in store.page("w1", (0, -1), 10)] == [0]
     assert store.position() == 1 and store.known_report("report-1")
+
+
+def test_a_secret_the_service_cannot_read_keeps_the_delivery_waiting_and_the_endpoint_active(
+    store_url: str, receiver: Receiver
+) -> None:
+    settings = api_settings(store_url, webhook_allow_insecure=True, webhook_secret_key=Fernet.generate_key().decode())
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        hook = register(client, receiver.url, events=["billing.run.completed"])
+        bill_march(client)
+        webhook_id = hook["webhook_id"]
+        seen: list[str] = []
+
+        def signing_failed_twice() -> bool:
+            for d in deliveries(client, webhook_id):
+                if (d["last_error"] or "").startswith("cannot sign") and d["last_attempt_at"] not in seen:
+                    seen.append(d["last_attempt_at"])
+            return len(seen) >= 2
+
+        # another key (a wrong SLACREDITS_WEBHOOK_SECRET_KEY), and giving up at the first failure
+        with dispatching(store_url, secret_key=Fernet.generate_key().decode(), retry_for_seconds=0):
+            wait_for(signing_failed_twice, "two attempts that could not be signed")
+
+        (head,) = deliveries(client, webhook_id)
+        shown = client.get(f"/v1/webhooks/{webhook_id}", headers=ADMIN).json()
+        metrics = client.get("/metrics").text
+
+    assert shown["active"] and head["state"] == "pending" and head["attempts"] == 0
+    assert head["next_attempt_at"] is not None
+    assert receiver.all_requests() == []
+    assert "slacredits_webhook_unsigned_deliveries 1.0" in metrics
+
+
+@pytest.fixture
+def target_url(store_url: str, tmp_path: Any) -> Iterator[str]:
+    """A second empty store of the same kind as `store_url`."""
+    if store_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path}/imported.db"
+    else:
+        yield from fresh_postgres_database()
+
+
+def _import(url: str, export: Any, *options: str) -> None:
+    env = {"SLACREDITS_DATABASE_URL": url}
+    done = CliRunner().invoke(cli, ["import-events", str(export), *options], env=env)
+    assert done.exit_code == 0, done.output
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_an_imported_log_is_not_sent_again_unless_asked(
+    hooked: TestClient, receiver: Receiver, store_url: str, target_url: str, tmp_path: Any, replay: bool
+) -> None:
+    hook = register(hooked, receiver.url)
+    bill_march(hooked)
+    app = hooked.app.state.service.app  # type: ignore[attr-defined]
+    head = app.recorder.max_notification_id()
+    export = tmp_path / "log.jsonl"
+    with export.open("w", encoding="utf-8") as f:
+        export_events(app, f)
+
+    _import(target_url, export, *(["--replay-webhooks"] if replay else []))
+
+    restored = open_application(target_url)
+    try:
+        store = WebhookStore(restored)
+        if replay:
+            assert store.position() == 0 and store.endpoints() == {}
+        else:
+            assert store.position() == head
+            assert list(store.endpoints()) == [hook["webhook_id"]]
+            assert store.page(hook["webhook_id"], (0, -1), 10) == []
+    finally:
+        restored.close()
 
 
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:
