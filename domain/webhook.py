@@ -124,8 +124,10 @@ class Webhook(Aggregate):
         self.secret_id = secret_id
         self.registered_by = registered_by
         self.registered_at = registered_at
-        self.previous_secret_id: str | None = None
+        self.previous_secret_id: str | None = None  # the one the last rotation replaced
         self.previous_valid_until: datetime | None = None
+        # every replaced secret still signing: (secret_id, until when), oldest first
+        self.previous_secrets: list[tuple[str, datetime]] = []
         self.rotated_at: datetime | None = None
         self.rotated_by: str | None = None
         self.disabled_at: datetime | None = None
@@ -154,8 +156,9 @@ class Webhook(Aggregate):
         self.disabled_reason = reason
 
     def rotate_secret(self, *, secret_id: str, rotated_by: str, rotated_at: datetime) -> datetime:
-        """Sign with a new secret from now on, and with the current one too for ROTATION_OVERLAP;
-        answers until when the current one still signs."""
+        """Sign with a new secret from now on, and with the current one too for ROTATION_OVERLAP
+        (an earlier secret still in its overlap keeps signing until its own end); answers until
+        when the current one still signs."""
         _require_id(secret_id, "secret_id")
         _require_id(rotated_by, "rotated_by")
         at = check_instant(rotated_at, "rotated_at")
@@ -178,6 +181,9 @@ class Webhook(Aggregate):
     ) -> None:
         self.previous_secret_id = previous_secret_id
         self.previous_valid_until = previous_valid_until
+        # derived from the facts' own instants (no rule checked here): the event's data is as before
+        kept = [(i, until) for i, until in self.previous_secrets if until > rotated_at]
+        self.previous_secrets = [*kept, (previous_secret_id, previous_valid_until)]
         self.secret_id = secret_id
         self.rotated_at = rotated_at
         self.rotated_by = rotated_by

@@ -206,11 +206,11 @@ class Dispatcher:
                     e = replace(e, active=False)
                     disabled.append(webhook_id)
                 else:
-                    e = replace(
-                        e,
-                        secret_id=fact.secret_id,
-                        previous_secret_id=fact.previous_secret_id,
-                        previous_until=fact.previous_valid_until.timestamp(),
+                    e = e.rotated(
+                        fact.secret_id,
+                        fact.previous_secret_id,
+                        fact.previous_valid_until.timestamp(),
+                        fact.rotated_at.timestamp(),
                     )
             else:
                 current = {**endpoints, **changed}

@@ -23,7 +23,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from domain.application import CreditsApplication
@@ -36,7 +36,7 @@ DDL = [
     "token BIGINT NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS webhook_endpoints (webhook_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
     "events TEXT NOT NULL, active INTEGER NOT NULL, secret_id TEXT NOT NULL, previous_secret_id TEXT, "
-    "previous_until DOUBLE PRECISION)",
+    "previous_until DOUBLE PRECISION, previous_secrets TEXT)",
     "CREATE TABLE IF NOT EXISTS webhook_deliveries (delivery_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, "
     "position BIGINT NOT NULL, n INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, "
     "body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, failures INTEGER NOT NULL, "
@@ -52,6 +52,7 @@ ADDED_COLUMNS = [
     ("webhook_position", "token", "BIGINT NOT NULL DEFAULT 0"),
     ("webhook_deliveries", "lease_owner", "TEXT"),
     ("webhook_deliveries", "lease_until", "DOUBLE PRECISION"),
+    ("webhook_endpoints", "previous_secrets", "TEXT"),
 ]
 TABLES = ("webhook_secrets", "webhook_position", "webhook_endpoints", "webhook_deliveries", "webhook_reports")
 POSITION = "dispatch"
@@ -81,15 +82,17 @@ class Endpoint:
     events: tuple[str, ...]
     active: bool
     secret_id: str
-    previous_secret_id: str | None = None
-    previous_until: float | None = None
+    previous: tuple[tuple[str, float], ...] = ()  # replaced secrets: (secret_id, signs until), oldest first
 
     def signing_secret_ids(self, now: float) -> list[str]:
-        """The secrets that sign now: the current one, and the previous one during the overlap."""
-        ids = [self.secret_id]
-        if self.previous_secret_id is not None and self.previous_until is not None and now < self.previous_until:
-            ids.append(self.previous_secret_id)
-        return ids
+        """The secrets that sign now: the current one, and every replaced one in its overlap."""
+        return [self.secret_id, *(i for i, until in reversed(self.previous) if now < until)]
+
+    def rotated(self, secret_id: str, replaced: str, until: float, at: float) -> Endpoint:
+        """After a rotation at `at`: the replaced secret signs until `until`; the earlier ones
+        whose overlap ended are forgotten."""
+        kept = tuple(p for p in self.previous if p[1] > at)
+        return replace(self, secret_id=secret_id, previous=(*kept, (replaced, until)))
 
 
 @dataclass(frozen=True)
@@ -115,6 +118,14 @@ class Delivery:
     @classmethod
     def of(cls, row: Any) -> Delivery:
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
+
+
+def _previous(row: Any) -> tuple[tuple[str, float], ...]:
+    if row["previous_secrets"] is not None:
+        return tuple((str(i), float(until)) for i, until in json.loads(row["previous_secrets"]))
+    if row["previous_secret_id"] is not None and row["previous_until"] is not None:  # written before the list
+        return ((row["previous_secret_id"], float(row["previous_until"])),)
+    return ()
 
 
 class WebhookStore:
@@ -212,8 +223,7 @@ class WebhookStore:
                 tuple(json.loads(r["events"])),
                 bool(r["active"]),
                 r["secret_id"],
-                r["previous_secret_id"],
-                r["previous_until"],
+                _previous(r),
             )
             for r in rows
         }
@@ -247,16 +257,21 @@ class WebhookStore:
                 )
             for e in changed:
                 c.execute(self.sql("DELETE FROM webhook_endpoints WHERE webhook_id = ?"), (e.webhook_id,))
+                latest = e.previous[-1] if e.previous else (None, None)
                 c.execute(
-                    self.sql("INSERT INTO webhook_endpoints VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    self.sql(
+                        "INSERT INTO webhook_endpoints (webhook_id, url, events, active, secret_id, "
+                        "previous_secret_id, previous_until, previous_secrets) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
                     (
                         e.webhook_id,
                         e.url,
                         json.dumps(list(e.events)),
                         1 if e.active else 0,
                         e.secret_id,
-                        e.previous_secret_id,
-                        e.previous_until,
+                        latest[0],  # the columns of the first version, kept for a rollback
+                        latest[1],
+                        json.dumps([list(p) for p in e.previous]),
                     ),
                 )
             for webhook_id in disabled:

@@ -150,28 +150,30 @@ def test_a_receiver_failing_for_a_while_gets_everything_in_order_retries_under_t
     assert all(all(d == ds[0] for d in ds) for ds in by_id.values())  # a duplicate is the same event
 
 
-def test_after_a_rotation_both_secrets_sign_and_neither_is_in_the_log(
+def test_after_two_rotations_all_three_secrets_sign_and_none_is_in_the_log(
     hooked: TestClient, receiver: Receiver, store_url: str
 ) -> None:
     hook = register(hooked, receiver.url)
     rotated = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
     assert rotated.status_code == 201
-    new = rotated.json()["secret"]
-    receiver.secrets = [hook["secret"], new]  # each request must verify with both
+    again = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
+    assert again.status_code == 201
+    middle, new = rotated.json()["secret"], again.json()["secret"]
+    receiver.secrets = [hook["secret"], middle, new]  # each request must verify with all three
     entries = bill_march(hooked)
 
     with dispatching(store_url):
         wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "every event delivered")
 
     assert receiver.refused == []
-    assert all(r.signatures == 2 for r in receiver.delivered())
+    assert all(r.signatures == 3 for r in receiver.delivered())
     shown = hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()
     assert shown["secret_rotated_by"] == "admin"
     until = datetime.fromisoformat(shown["previous_secret_valid_until"])
     assert until - datetime.fromisoformat(shown["secret_rotated_at"]) == timedelta(hours=24)
     log = hooked.get("/v1/audit/events", params={"limit": 1000}, headers=ADMIN).text
     listed = hooked.get("/v1/webhooks", headers=ADMIN).text
-    for secret in (hook["secret"], new):
+    for secret in (hook["secret"], middle, new):
         assert secret.removeprefix("whsec_") not in log + listed
     assert "WebhookRegistered" in log or "Webhook.Registered" in log
     verification = hooked.get("/v1/audit/verification", headers=ADMIN).json()  # webhook facts change no figure
@@ -588,6 +590,24 @@ def test_an_imported_log_is_not_sent_again_unless_asked(
             assert store.page(hook["webhook_id"], (0, -1), 10) == []
     finally:
         restored.close()
+
+
+def test_an_endpoint_row_written_before_the_list_of_replaced_secrets_still_signs_with_its_previous_one(
+    store: WebhookStore,
+) -> None:
+    with store.cursor(commit=True) as c:  # as the first version wrote it
+        c.execute(
+            store.sql(
+                "INSERT INTO webhook_endpoints (webhook_id, url, events, active, secret_id, previous_secret_id, "
+                "previous_until) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            ("w1", "https://billing.example.com/h", '["ledger.entry.issued"]', 1, "sec-2", "sec-1", 1000.0),
+        )
+
+    (endpoint,) = store.endpoints().values()
+
+    assert endpoint.previous == (("sec-1", 1000.0),)
+    assert endpoint.signing_secret_ids(999.0) == ["sec-2", "sec-1"]
 
 
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:

@@ -197,7 +197,32 @@ def test_a_self_check_report_is_identified_by_its_differences() -> None:
 
 
 def test_the_previous_secret_signs_only_until_its_overlap_ends() -> None:
-    e = Endpoint("w1", "https://x", ("ledger.entry.issued",), True, "sec-2", "sec-1", 1000.0)
+    e = Endpoint("w1", "https://x", ("ledger.entry.issued",), True, "sec-2", (("sec-1", 1000.0),))
 
     assert e.signing_secret_ids(999.0) == ["sec-2", "sec-1"]
     assert e.signing_secret_ids(1000.0) == ["sec-2"]
+
+
+def test_a_second_rotation_within_the_overlap_keeps_every_replaced_secret_until_its_own_end() -> None:
+    e = Endpoint("w1", "https://x", ("ledger.entry.issued",), True, "sec-1")
+
+    # rotated at 0 and at 100, each replaced secret signing for 1000 more
+    twice = e.rotated("sec-2", "sec-1", 1000.0, 0.0).rotated("sec-3", "sec-2", 1100.0, 100.0)
+    # at 1050 the first one's overlap has ended; a rotation at 1050 forgets it
+    thrice = twice.rotated("sec-4", "sec-3", 2050.0, 1050.0)
+
+    assert twice.signing_secret_ids(500.0) == ["sec-3", "sec-2", "sec-1"]
+    assert twice.signing_secret_ids(1050.0) == ["sec-3", "sec-2"]
+    assert thrice.previous == (("sec-2", 1100.0), ("sec-3", 2050.0))
+
+
+def test_a_webhook_rotated_twice_in_a_day_keeps_both_replaced_secrets() -> None:
+    w = _webhook()
+
+    first = w.rotate_secret(secret_id="sec-2", rotated_by="admin", rotated_at=T0 + timedelta(hours=1))
+    second = w.rotate_secret(secret_id="sec-3", rotated_by="admin", rotated_at=T0 + timedelta(hours=2))
+    w.rotate_secret(secret_id="sec-4", rotated_by="admin", rotated_at=T0 + timedelta(hours=25, minutes=30))
+
+    # at 25:30 the first overlap (to 25:00) has ended, the second (to 26:00) has not
+    assert (first, second) == (T0 + timedelta(hours=25), T0 + timedelta(hours=26))
+    assert w.previous_secrets == [("sec-2", second), ("sec-3", T0 + timedelta(hours=49, minutes=30))]
