@@ -32,6 +32,12 @@ T0 = utc(2026, 3, 1, 12)
         "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
         "0.0.0.0",
         "224.0.0.1",
+        "192.0.0.192",  # Oracle Cloud metadata
+        # 169.254.169.254 inside IPv6, each way an IPv6 address can carry an IPv4 one
+        "::a9fe:a9fe",  # IPv4-compatible ::/96
+        "::ffff:0:a9fe:a9fe",  # IPv4-translated ::ffff:0:0:0/96
+        "64:ff9b:1:a9fe:a9:fe00::",  # local-use NAT64 64:ff9b:1::/48 (RFC 6052 /48 layout)
+        "2002:a9fe:a9fe::1",  # 6to4 2002::/16
     ],
 )
 def test_link_local_and_metadata_addresses_are_refused_even_when_insecure_is_allowed(address: str) -> None:
@@ -40,7 +46,22 @@ def test_link_local_and_metadata_addresses_are_refused_even_when_insecure_is_all
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "::1", "10.0.0.5", "172.16.3.4", "192.168.1.1", "fd12::1", "100.64.0.1"]
+    "address",
+    [
+        "127.0.0.1",
+        "::1",
+        "10.0.0.5",
+        "172.16.3.4",
+        "192.168.1.1",
+        "fd12::1",
+        "100.64.0.1",
+        "2002:a00:5::1",  # 6to4 of 10.0.0.5
+        "::ffff:a00:5",  # IPv4-mapped 10.0.0.5
+        # outside 2000::/3, though the ipaddress module calls them global
+        "4000::1",
+        "::ffff:5db8:d822",  # IPv4-mapped 93.184.216.34
+        "64:ff9b::5db8:d822",  # NAT64 of 93.184.216.34
+    ],
 )
 def test_loopback_and_private_addresses_only_when_insecure_is_allowed(address: str) -> None:
     assert address_refusal(ipaddress.ip_address(address), allow_insecure=False) is not None
@@ -50,6 +71,7 @@ def test_loopback_and_private_addresses_only_when_insecure_is_allowed(address: s
 def test_public_addresses_are_allowed() -> None:
     assert address_refusal(ipaddress.ip_address("93.184.216.34"), allow_insecure=False) is None
     assert address_refusal(ipaddress.ip_address("2606:2800:220:1::1"), allow_insecure=False) is None
+    assert address_refusal(ipaddress.ip_address("2002:5db8:d822::1"), allow_insecure=False) is None  # 6to4
 
 
 @pytest.mark.parametrize(
