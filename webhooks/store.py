@@ -131,6 +131,7 @@ def _previous(row: Any) -> tuple[tuple[str, float], ...]:
 class WebhookStore:
     def __init__(self, app: CreditsApplication, create: bool | None = None) -> None:
         self.datastore: Any = app.recorder.datastore  # type: ignore[attr-defined]
+        self.recorder = app.recorder
         self.placeholder = "?" if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite" else "%s"
         if create_tables() if create is None else create:
             self.create_tables()
@@ -404,8 +405,9 @@ class WebhookStore:
             )
 
     def stats(self, now: float) -> dict[str, Any]:
-        """For /metrics: deliveries by state, attempts by outcome, and per active endpoint the age of
-        its oldest delivery not yet delivered (0 when none)."""
+        """For /metrics: deliveries by state, attempts by outcome, per active endpoint the age of
+        its oldest delivery not yet delivered (0 when none), the deliveries that cannot be signed,
+        and the dispatcher's lag (facts recorded that it has not followed yet)."""
         by_state = {
             r["state"]: int(r["n"])
             for r in self.select("SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")
@@ -433,6 +435,7 @@ class WebhookStore:
             "attempts": {"success": attempts - failures, "failure": failures},
             "oldest_undelivered_seconds": oldest,
             "unsigned": int(unsigned["n"]),
+            "lag_events": max(0, (self.recorder.max_notification_id() or 0) - self.position()),
         }
 
 

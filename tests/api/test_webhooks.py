@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.cli import cli
+from api.metrics import WebhookCollector
 from api.responses_billing import LedgerEntry
 from projections.event_log import export_events
 from projections.stores import open_application
@@ -361,6 +363,7 @@ def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
     assert [d["event_type"] for p in pages for d in p] == ["ledger.entry.issued"] * 3
     metrics = hooked.get("/metrics").text
     assert 'slacredits_webhook_deliveries{state="delivered"} 3.0' in metrics
+    assert "slacredits_webhook_dispatch_lag_events 0.0" in metrics
     assert f'slacredits_webhook_oldest_undelivered_age_seconds{{webhook_id="{webhook_id}"}} 0.0' in metrics
     assert hooked.get("/v1/webhooks/nope/deliveries", headers=ADMIN).status_code == 404
     assert hooked.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"after": "zz"}, headers=ADMIN).status_code == 422
@@ -608,6 +611,20 @@ def test_an_endpoint_row_written_before_the_list_of_replaced_secrets_still_signs
 
     assert endpoint.previous == (("sec-1", 1000.0),)
     assert endpoint.signing_secret_ids(999.0) == ["sec-2", "sec-1"]
+
+
+def test_the_dispatchers_lag_is_a_metric_and_a_failing_scrape_of_the_webhook_metrics_is_logged(
+    hooked: TestClient, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    register(hooked, receiver.url)  # one fact, no dispatcher running
+
+    metrics = hooked.get("/metrics").text
+    with caplog.at_level(logging.ERROR, logger="sla_credits.metrics"):
+        collected = list(WebhookCollector(lambda: 1 / 0).collect())
+
+    assert "slacredits_webhook_dispatch_lag_events 1.0" in metrics
+    assert collected == []
+    assert any("webhook metrics unavailable: ZeroDivisionError" in r.getMessage() for r in caplog.records)
 
 
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:
