@@ -394,12 +394,13 @@ class WebhookStore:
 
     def retry(self, delivery_id: str, now: float) -> None:
         """Send again as soon as the endpoint's earlier deliveries are through (a delivered one too:
-        the receiver sees the same webhook-id again)."""
+        the receiver sees the same webhook-id again); a failure after it backs off from the base
+        again."""
         with self.cursor(commit=True) as c:
             c.execute(
                 self.sql(
-                    "UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, first_failure_at = NULL "
-                    "WHERE delivery_id = ? AND state IN (?, ?)"
+                    "UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, first_failure_at = NULL, "
+                    "failures = 0 WHERE delivery_id = ? AND state IN (?, ?)"
                 ),
                 (PENDING, now, delivery_id, PENDING, DELIVERED),
             )

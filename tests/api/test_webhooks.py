@@ -75,6 +75,7 @@ def register(client: TestClient, url: str, events: list[str] | None = None) -> d
         headers=ADMIN,
     )
     assert r.status_code == 201, r.text
+    assert r.headers["cache-control"] == "no-store"  # it shows the secret
     return r.json()
 
 
@@ -157,7 +158,7 @@ def test_after_two_rotations_all_three_secrets_sign_and_none_is_in_the_log(
 ) -> None:
     hook = register(hooked, receiver.url)
     rotated = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
-    assert rotated.status_code == 201
+    assert rotated.status_code == 201 and rotated.headers["cache-control"] == "no-store"
     again = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
     assert again.status_code == 201
     middle, new = rotated.json()["secret"], again.json()["secret"]
@@ -625,6 +626,21 @@ def test_the_dispatchers_lag_is_a_metric_and_a_failing_scrape_of_the_webhook_met
     assert "slacredits_webhook_dispatch_lag_events 1.0" in metrics
     assert collected == []
     assert any("webhook metrics unavailable: ZeroDivisionError" in r.getMessage() for r in caplog.records)
+
+
+def test_a_manual_retry_backs_off_from_the_base_again(store: WebhookStore) -> None:
+    token = store.take_over()
+    store.advance(0, 1, [_queued(1)], [HOOK], [], None, token)
+    head = store.head("w1")
+    assert head is not None
+    for at in (2.0, 3.0, 4.0):
+        store.failed(head.delivery_id, 500, "answered HTTP 500", at, at + 100, token)
+
+    store.retry(head.delivery_id, 5.0)
+
+    again = store.head("w1")
+    assert again is not None
+    assert (again.failures, again.attempts, again.next_attempt_at, again.first_failure_at) == (0, 3, 5.0, None)
 
 
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:
