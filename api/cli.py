@@ -377,11 +377,19 @@ def export_events_(
 @cli.command("import-events")
 def import_events_(
     file: Annotated[Path, typer.Argument(help="A file written by `sla-credits export-events`.")],
+    replay_webhooks: Annotated[
+        bool,
+        typer.Option(
+            "--replay-webhooks",
+            help="Send the webhook events of every imported fact again (default: only those of later facts).",
+        ),
+    ] = False,
 ) -> None:
     """Load an export into an empty store, each fact at its original position, all or nothing.
 
     Every line is checked first (its data against its stored bytes, and the hash chain);
-    the read models are then rebuilt, and the digest printed must equal the export's."""
+    the read models are then rebuilt, and the digest printed must equal the export's. The
+    webhook dispatcher starts after the imported facts (see docs/webhooks.md)."""
     from projections.event_log import EventLogError, import_events, read_export
     from projections.runner import rebuild
     from projections.stores import open_application
@@ -393,9 +401,13 @@ def import_events_(
     except (OSError, EventLogError) as e:
         err.print(f"{file}: {e}")
         raise typer.Exit(2) from None
+    from webhooks.dispatcher import skip_to_head
+
     app = open_application(settings.database_url)
     try:
         count = import_events(app, facts)
+        if not replay_webhooks:
+            skip_to_head(app)
     except ValueError as e:
         err.print(str(e))
         raise typer.Exit(2) from None

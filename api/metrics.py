@@ -7,6 +7,7 @@ scrape time, so they are right whichever process answers."""
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from datetime import datetime
@@ -27,6 +28,7 @@ from prometheus_client.registry import Collector
 
 from projections.blocking import blocks
 
+logger = logging.getLogger("sla_credits.metrics")
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 HTTP_REQUESTS = Counter(
@@ -166,8 +168,15 @@ class WebhookCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         try:
             s = self.stats()
-        except Exception:
+        except Exception as e:  # the scrape goes on without them (slacredits_database_up tells why)
+            logger.error("webhook metrics unavailable: %s: %s", type(e).__name__, e, exc_info=True)
             return
+        lag = GaugeMetricFamily(
+            "slacredits_webhook_dispatch_lag_events",
+            "Facts recorded that the webhook dispatcher has not followed yet (the log's head minus its position)",
+        )
+        lag.add_metric([], s["lag_events"])
+        yield lag
         deliveries = GaugeMetricFamily(
             "slacredits_webhook_deliveries",
             "Webhook deliveries by state (pending, delivered, abandoned: the endpoint was disabled)",
@@ -192,6 +201,13 @@ class WebhookCollector(Collector):
         for webhook_id, age in s["oldest_undelivered_seconds"].items():
             oldest.add_metric([webhook_id], age)
         yield oldest
+        unsigned = GaugeMetricFamily(
+            "slacredits_webhook_unsigned_deliveries",
+            "Deliveries waiting because the service cannot sign them (a missing or wrong "
+            "SLACREDITS_WEBHOOK_SECRET_KEY, a secret not restored): alert on anything above 0",
+        )
+        unsigned.add_metric([], s["unsigned"])
+        yield unsigned
 
 
 def render(status: Any, webhooks: Any = None) -> tuple[bytes, str]:

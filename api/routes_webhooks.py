@@ -216,8 +216,10 @@ def _after(cursor: str | None) -> tuple[int, int]:
         raise InvalidValueError("after", "not a cursor this service gave") from None
 
 
-def _recorded(body: dict[str, Any], created: bool, position: int | None) -> JSONResponse:
-    headers = {"X-Log-Position": str(position)} if position is not None else None
+def _recorded(body: dict[str, Any], created: bool, position: int | None, secret: bool = False) -> JSONResponse:
+    headers = {"X-Log-Position": str(position)} if position is not None else {}
+    if secret:  # an answer that shows a secret is kept by no cache, shared or private
+        headers["Cache-Control"] = "no-store"
     return JSONResponse(body, status_code=201 if created else 200, headers=headers)
 
 
@@ -248,7 +250,7 @@ def register_webhook(
         registered_at=datetime.now(UTC),
     )
     answer = {**webhook_public(service.app.get_webhook(webhook_id)), "secret": secret if result.created else None}
-    return _recorded(answer, result.created, result.position)
+    return _recorded(answer, result.created, result.position, secret=True)
 
 
 @webhooks.get("", response_model=WebhookList, responses=errors(401, 403, 503))
@@ -305,7 +307,7 @@ def rotate_webhook_secret(
     )
     w = service.app.get_webhook(webhook_id)
     answer = {"webhook_id": webhook_id, "secret": secret, "previous_secret_valid_until": _when(w.previous_valid_until)}
-    return _recorded(answer, True, result.position)
+    return _recorded(answer, True, result.position, secret=True)
 
 
 @webhooks.get("/{webhook_id}/deliveries", response_model=DeliveryPage, responses=errors(401, 403, 404, 422, 503))

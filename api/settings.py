@@ -70,6 +70,7 @@ class Settings(BaseSettings):
     webhook_retry_max_seconds: float = 3600.0
     webhook_retry_for_seconds: float = 3 * 24 * 3600.0
     webhook_poll_seconds: float = 0.5
+    webhook_lease_seconds: float | None = None  # how long an attempt holds its delivery; default 3 x timeout + 5
     # logs: one JSON object a line ("json") or plain text ("text")
     log_format: str = "json"
     log_level: str = "INFO"
@@ -83,6 +84,7 @@ class Settings(BaseSettings):
             retry_for_seconds=self.webhook_retry_for_seconds,
             allow_insecure=self.webhook_allow_insecure,
             secret_key=self.webhook_secret_key,
+            lease_seconds=self.webhook_lease_seconds,
         )
 
     def api_key_list(self) -> list[ApiKey]:

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 from uuid import NAMESPACE_URL, UUID, uuid5
 
+import idna
 from eventsourcing.domain import Aggregate, event
 
 from domain.contract import _require_id
@@ -27,9 +28,22 @@ def webhook_uuid(webhook_id: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"sla-credits:webhook:{webhook_id}")
 
 
+def ascii_host(host: str) -> str:
+    """The host as sent (Host header, TLS server name, DNS): an internationalised name in its
+    ASCII form (`bücher.de` -> `xn--bcher-kva.de`, IDNA 2008 with the UTS 46 mapping, as
+    browsers do); an ASCII name or an address as it is."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host, uts46=True).decode("ascii")
+    except idna.IDNAError as e:
+        raise InvalidValueError("url", f"the host is not a valid internationalised domain name ({e})") from None
+
+
 def check_url_form(url: str) -> str:
     """An absolute http(s) URL with a host and no credentials (where it may point is decided by
-    the URL policy of the delivering side, webhooks/url_policy.py)."""
+    the URL policy of the delivering side, webhooks/url_policy.py). The URL is kept as given; a
+    host that is not ASCII must have an ASCII (IDNA) form, which is what is sent."""
     if not isinstance(url, str) or not url or len(url) > MAX_URL_LENGTH:
         raise InvalidValueError("url", f"must be an absolute URL of at most {MAX_URL_LENGTH} characters")
     if any(ch.isspace() or ord(ch) < 0x21 or ord(ch) == 0x7F for ch in url):
@@ -49,6 +63,7 @@ def check_url_form(url: str) -> str:
         raise InvalidValueError("url", "must not have a #fragment")
     if port == 0:
         raise InvalidValueError("url", "must not use port 0")
+    ascii_host(parts.hostname)
     return url
 
 
@@ -109,8 +124,10 @@ class Webhook(Aggregate):
         self.secret_id = secret_id
         self.registered_by = registered_by
         self.registered_at = registered_at
-        self.previous_secret_id: str | None = None
+        self.previous_secret_id: str | None = None  # the one the last rotation replaced
         self.previous_valid_until: datetime | None = None
+        # every replaced secret still signing: (secret_id, until when), oldest first
+        self.previous_secrets: list[tuple[str, datetime]] = []
         self.rotated_at: datetime | None = None
         self.rotated_by: str | None = None
         self.disabled_at: datetime | None = None
@@ -139,8 +156,9 @@ class Webhook(Aggregate):
         self.disabled_reason = reason
 
     def rotate_secret(self, *, secret_id: str, rotated_by: str, rotated_at: datetime) -> datetime:
-        """Sign with a new secret from now on, and with the current one too for ROTATION_OVERLAP;
-        answers until when the current one still signs."""
+        """Sign with a new secret from now on, and with the current one too for ROTATION_OVERLAP
+        (an earlier secret still in its overlap keeps signing until its own end); answers until
+        when the current one still signs."""
         _require_id(secret_id, "secret_id")
         _require_id(rotated_by, "rotated_by")
         at = check_instant(rotated_at, "rotated_at")
@@ -163,6 +181,9 @@ class Webhook(Aggregate):
     ) -> None:
         self.previous_secret_id = previous_secret_id
         self.previous_valid_until = previous_valid_until
+        # derived from the facts' own instants (no rule checked here): the event's data is as before
+        kept = [(i, until) for i, until in self.previous_secrets if until > rotated_at]
+        self.previous_secrets = [*kept, (previous_secret_id, previous_valid_until)]
         self.secret_id = secret_id
         self.rotated_at = rotated_at
         self.rotated_by = rotated_by

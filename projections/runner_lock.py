@@ -79,6 +79,12 @@ class RunnerLock:
                     connect_timeout=int(self.env.get("POSTGRES_CONNECT_TIMEOUT", "5")),
                     autocommit=True,
                     application_name=f"sla-credits {self.name} lock",
+                    # a dead peer or network is noticed within about 25 s (10 + 3 x 5), not the
+                    # kernel's two hours: held() then answers False and the runner stops
+                    keepalives=1,
+                    keepalives_idle=10,
+                    keepalives_interval=5,
+                    keepalives_count=3,
                 )
             row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (advisory_key(self.name),)).fetchone()
             return bool(row and row[0])

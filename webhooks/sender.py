@@ -48,6 +48,14 @@ class Sender:
         self.client.close()
 
     def send(self, url: str, msg_id: str, body: str, secrets: list[str], now: datetime | None = None) -> Outcome:
+        """One attempt; never raises: whatever goes wrong is a failed attempt with its reason
+        (an exception escaping here would leave the head unrecorded and retried at once, for ever)."""
+        try:
+            return self._send(url, msg_id, body, secrets, now)
+        except Exception as e:
+            return Outcome(False, None, f"{type(e).__name__}: {e}"[:300])
+
+    def _send(self, url: str, msg_id: str, body: str, secrets: list[str], now: datetime | None) -> Outcome:
         at = (now or datetime.now(UTC)).astimezone(UTC)
         try:
             target = check_url(url, self.allow_insecure)

@@ -3,10 +3,16 @@
 * `webhook_secrets`: each secret under a random `secret_id` (sealed: webhooks/secrets.py). The
   facts name the id, never the secret. A row is written before its fact; a row no fact names
   (the fact failed) is never used.
-* `webhook_position`: the dispatcher's tracking position in the log.
+* `webhook_position`: the dispatcher's tracking position in the log, and its fencing token: a
+  counter a dispatcher bumps when it takes the lock. Every write of a dispatcher (its position,
+  a claim, an attempt's record) happens only while the token is still the one it took, in the
+  same transaction: one that lost the lock without knowing (a dropped connection, a long pause)
+  writes nothing more and stops.
 * `webhook_endpoints`: what the dispatcher learnt from the Webhook facts up to that position
   (url, events, active, which secrets sign).
-* `webhook_deliveries`: the outbox, one row per event and endpoint, in log order.
+* `webhook_deliveries`: the outbox, one row per event and endpoint, in log order. A delivery is
+  claimed with a lease (`lease_owner`, `lease_until`) before each attempt: no two dispatchers
+  send it at once, even while one of them has not yet noticed it lost the lock.
 
 The dispatcher writes the deliveries of a fact, the endpoints it changes and its new position
 in one transaction: a crash repeats or skips no event."""
@@ -17,7 +23,7 @@ import json
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from domain.application import CreditsApplication
@@ -26,27 +32,47 @@ from projections.stores import create_tables
 DDL = [
     "CREATE TABLE IF NOT EXISTS webhook_secrets (secret_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, "
     "sealed TEXT NOT NULL, created_at DOUBLE PRECISION NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS webhook_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS webhook_position (name TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+    "token BIGINT NOT NULL DEFAULT 0)",
     "CREATE TABLE IF NOT EXISTS webhook_endpoints (webhook_id TEXT PRIMARY KEY, url TEXT NOT NULL, "
     "events TEXT NOT NULL, active INTEGER NOT NULL, secret_id TEXT NOT NULL, previous_secret_id TEXT, "
-    "previous_until DOUBLE PRECISION)",
+    "previous_until DOUBLE PRECISION, previous_secrets TEXT)",
     "CREATE TABLE IF NOT EXISTS webhook_deliveries (delivery_id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL, "
     "position BIGINT NOT NULL, n INTEGER NOT NULL, event_id TEXT NOT NULL, event_type TEXT NOT NULL, "
     "body TEXT NOT NULL, state TEXT NOT NULL, attempts INTEGER NOT NULL, failures INTEGER NOT NULL, "
     "last_status INTEGER, last_error TEXT, created_at DOUBLE PRECISION NOT NULL, "
     "first_failure_at DOUBLE PRECISION, last_attempt_at DOUBLE PRECISION, next_attempt_at DOUBLE PRECISION, "
-    "delivered_at DOUBLE PRECISION)",
+    "delivered_at DOUBLE PRECISION, lease_owner TEXT, lease_until DOUBLE PRECISION)",
     "CREATE TABLE IF NOT EXISTS webhook_reports (digest TEXT PRIMARY KEY, created_at DOUBLE PRECISION NOT NULL)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_order ON webhook_deliveries (webhook_id, position, n)",
     "CREATE INDEX IF NOT EXISTS webhook_deliveries_state ON webhook_deliveries (state, webhook_id)",
 ]
+# columns added since the tables were first made: added to a store made before them
+ADDED_COLUMNS = [
+    ("webhook_position", "token", "BIGINT NOT NULL DEFAULT 0"),
+    ("webhook_deliveries", "lease_owner", "TEXT"),
+    ("webhook_deliveries", "lease_until", "DOUBLE PRECISION"),
+    ("webhook_endpoints", "previous_secrets", "TEXT"),
+]
 TABLES = ("webhook_secrets", "webhook_position", "webhook_endpoints", "webhook_deliveries", "webhook_reports")
 POSITION = "dispatch"
 PENDING, DELIVERED, ABANDONED = "pending", "delivered", "abandoned"
+UNSIGNED = "cannot sign:"  # how the last error of a delivery that could not be signed begins
 
 
 class PositionMovedError(Exception):
     """Another dispatcher advanced the position first: this one's work is discarded."""
+
+
+class FencedError(Exception):
+    """Another dispatcher took the lock since this one did (a newer fencing token): nothing was
+    written, and this one must stop."""
+
+
+def _rowcount(c: Any) -> int:
+    """Rows changed by the cursor's last statement (the SQLite datastore wraps its cursor)."""
+    inner = getattr(c, "sqlite_cursor", c)
+    return int(inner.rowcount)
 
 
 @dataclass(frozen=True)
@@ -56,15 +82,17 @@ class Endpoint:
     events: tuple[str, ...]
     active: bool
     secret_id: str
-    previous_secret_id: str | None = None
-    previous_until: float | None = None
+    previous: tuple[tuple[str, float], ...] = ()  # replaced secrets: (secret_id, signs until), oldest first
 
     def signing_secret_ids(self, now: float) -> list[str]:
-        """The secrets that sign now: the current one, and the previous one during the overlap."""
-        ids = [self.secret_id]
-        if self.previous_secret_id is not None and self.previous_until is not None and now < self.previous_until:
-            ids.append(self.previous_secret_id)
-        return ids
+        """The secrets that sign now: the current one, and every replaced one in its overlap."""
+        return [self.secret_id, *(i for i, until in reversed(self.previous) if now < until)]
+
+    def rotated(self, secret_id: str, replaced: str, until: float, at: float) -> Endpoint:
+        """After a rotation at `at`: the replaced secret signs until `until`; the earlier ones
+        whose overlap ended are forgotten."""
+        kept = tuple(p for p in self.previous if p[1] > at)
+        return replace(self, secret_id=secret_id, previous=(*kept, (replaced, until)))
 
 
 @dataclass(frozen=True)
@@ -92,9 +120,18 @@ class Delivery:
         return cls(**{k: row[k] for k in cls.__dataclass_fields__})
 
 
+def _previous(row: Any) -> tuple[tuple[str, float], ...]:
+    if row["previous_secrets"] is not None:
+        return tuple((str(i), float(until)) for i, until in json.loads(row["previous_secrets"]))
+    if row["previous_secret_id"] is not None and row["previous_until"] is not None:  # written before the list
+        return ((row["previous_secret_id"], float(row["previous_until"])),)
+    return ()
+
+
 class WebhookStore:
     def __init__(self, app: CreditsApplication, create: bool | None = None) -> None:
         self.datastore: Any = app.recorder.datastore  # type: ignore[attr-defined]
+        self.recorder = app.recorder
         self.placeholder = "?" if app.env.get("PERSISTENCE_MODULE") == "eventsourcing.sqlite" else "%s"
         if create_tables() if create is None else create:
             self.create_tables()
@@ -113,11 +150,23 @@ class WebhookStore:
                 with self.cursor(commit=True) as c:
                     for statement in DDL:
                         c.execute(statement)
+                for table, column, kind in ADDED_COLUMNS:
+                    if not self._has_column(table, column):
+                        with self.cursor(commit=True) as c:
+                            c.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 return
             except Exception:  # processes starting at once race to create them: try again
                 if attempt == 4:
                     raise
                 time.sleep(0.1 * (attempt + 1))
+
+    def _has_column(self, table: str, column: str) -> bool:
+        try:
+            with self.cursor(commit=False) as c:
+                c.execute(f"SELECT {column} FROM {table} WHERE 1 = 0")
+            return True
+        except Exception:  # no such column (the failed statement is rolled back)
+            return False
 
     def select(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
         with self.cursor(commit=False) as c:
@@ -142,6 +191,30 @@ class WebhookStore:
         rows = self.select("SELECT position FROM webhook_position WHERE name = ?", (POSITION,))
         return int(rows[0]["position"]) if rows else 0
 
+    def take_over(self) -> int:
+        """For a dispatcher that has just taken the lock: a new fencing token, which makes every
+        earlier one stale."""
+        with self.cursor(commit=True) as c:
+            c.execute(
+                self.sql(
+                    "INSERT INTO webhook_position (name, position, token) VALUES (?, 0, 0) "
+                    "ON CONFLICT (name) DO NOTHING"
+                ),
+                (POSITION,),
+            )
+            c.execute(self.sql("UPDATE webhook_position SET token = token + 1 WHERE name = ?"), (POSITION,))
+            c.execute(self.sql("SELECT token FROM webhook_position WHERE name = ?"), (POSITION,))
+            return int(c.fetchone()["token"])
+
+    def _fence(self, c: Any, token: int) -> None:
+        """Go on only while `token` is the newest; the row stays locked until the transaction
+        ends, so no dispatcher takes over between this check and the commit."""
+        c.execute(
+            self.sql("UPDATE webhook_position SET token = ? WHERE name = ? AND token = ?"), (token, POSITION, token)
+        )
+        if _rowcount(c) != 1:
+            raise FencedError(f"another dispatcher took over (fencing token {token} is stale)")
+
     def endpoints(self) -> dict[str, Endpoint]:
         rows = self.select("SELECT * FROM webhook_endpoints ORDER BY webhook_id")
         return {
@@ -151,8 +224,7 @@ class WebhookStore:
                 tuple(json.loads(r["events"])),
                 bool(r["active"]),
                 r["secret_id"],
-                r["previous_secret_id"],
-                r["previous_until"],
+                _previous(r),
             )
             for r in rows
         }
@@ -164,39 +236,43 @@ class WebhookStore:
         deliveries: list[dict[str, Any]],
         changed: list[Endpoint],
         disabled: list[str],
-        report: str | None = None,
+        report: str | None,
+        token: int,
     ) -> None:
         """Record the deliveries of facts (old, new], the endpoints they changed, and the new
-        position, at once; PositionMovedError when another dispatcher moved it meanwhile.
-        `report`: the digest of a self-check report whose deliveries these are."""
+        position, at once, only if the position is still `old` (PositionMovedError) and `token`
+        the newest (FencedError). `report`: the digest of a self-check report whose deliveries
+        these are."""
         with self.cursor(commit=True) as c:
-            if report is not None:
-                c.execute(self.sql("INSERT INTO webhook_reports VALUES (?, ?)"), (report, time.time()))
-            if old == 0:
-                c.execute(
-                    self.sql("INSERT INTO webhook_position VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
-                    (POSITION, 0),
-                )
+            self._fence(c, token)
             c.execute(
                 self.sql("UPDATE webhook_position SET position = ? WHERE name = ? AND position = ?"),
                 (new, POSITION, old),
             )
-            c.execute(self.sql("SELECT position FROM webhook_position WHERE name = ?"), (POSITION,))
-            row = c.fetchone()
-            if row is None or int(row["position"]) != new:
+            if _rowcount(c) != 1:
                 raise PositionMovedError(f"the dispatch position moved from {old} meanwhile")
+            if report is not None:
+                c.execute(
+                    self.sql("INSERT INTO webhook_reports VALUES (?, ?) ON CONFLICT (digest) DO NOTHING"),
+                    (report, time.time()),
+                )
             for e in changed:
                 c.execute(self.sql("DELETE FROM webhook_endpoints WHERE webhook_id = ?"), (e.webhook_id,))
+                latest = e.previous[-1] if e.previous else (None, None)
                 c.execute(
-                    self.sql("INSERT INTO webhook_endpoints VALUES (?, ?, ?, ?, ?, ?, ?)"),
+                    self.sql(
+                        "INSERT INTO webhook_endpoints (webhook_id, url, events, active, secret_id, "
+                        "previous_secret_id, previous_until, previous_secrets) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+                    ),
                     (
                         e.webhook_id,
                         e.url,
                         json.dumps(list(e.events)),
                         1 if e.active else 0,
                         e.secret_id,
-                        e.previous_secret_id,
-                        e.previous_until,
+                        latest[0],  # the columns of the first version, kept for a rollback
+                        latest[1],
+                        json.dumps([list(p) for p in e.previous]),
                     ),
                 )
             for webhook_id in disabled:
@@ -246,46 +322,61 @@ class WebhookStore:
         )
         return [r["webhook_id"] for r in rows]
 
-    def delivered(self, delivery_id: str, status: int, at: float) -> None:
+    def claim(self, delivery_id: str, owner: str, now: float, until: float, token: int) -> bool:
+        """Lease a pending delivery for one attempt, until `until`; False when it is not pending
+        or another attempt's lease has not run out."""
         with self.cursor(commit=True) as c:
+            self._fence(c, token)
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET lease_owner = ?, lease_until = ? WHERE delivery_id = ? "
+                    "AND state = ? AND (lease_until IS NULL OR lease_until < ?)"
+                ),
+                (owner, until, delivery_id, PENDING, now),
+            )
+            return _rowcount(c) == 1
+
+    def delivered(self, delivery_id: str, status: int, at: float, token: int) -> None:
+        with self.cursor(commit=True) as c:
+            self._fence(c, token)
             c.execute(
                 self.sql(
                     "UPDATE webhook_deliveries SET state = ?, attempts = attempts + 1, last_status = ?, "
-                    "last_error = NULL, last_attempt_at = ?, next_attempt_at = NULL, delivered_at = ? "
-                    "WHERE delivery_id = ? AND state = ?"
+                    "last_error = NULL, last_attempt_at = ?, next_attempt_at = NULL, delivered_at = ?, "
+                    "lease_owner = NULL, lease_until = NULL WHERE delivery_id = ? AND state = ?"
                 ),
                 (DELIVERED, status, at, at, delivery_id, PENDING),
             )
 
-    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float | None) -> None:
-        """A failed attempt: try again at `next_at`, or (None) give up on it and stop the endpoint."""
-        state = ABANDONED if next_at is None else PENDING
+    def failed(self, delivery_id: str, status: int | None, error: str, at: float, next_at: float, token: int) -> None:
+        """A failed attempt: try again at `next_at`. Only a `Webhook.Disabled` fact stops an
+        endpoint (the dispatcher's `follow` abandons its deliveries when it passes it)."""
         with self.cursor(commit=True) as c:
+            self._fence(c, token)
             c.execute(
                 self.sql(
                     "UPDATE webhook_deliveries SET attempts = attempts + 1, failures = failures + 1, "
                     "last_status = ?, last_error = ?, last_attempt_at = ?, next_attempt_at = ?, "
-                    "first_failure_at = COALESCE(first_failure_at, ?), state = ? WHERE delivery_id = ? AND state = ?"
+                    "first_failure_at = COALESCE(first_failure_at, ?), lease_owner = NULL, lease_until = NULL "
+                    "WHERE delivery_id = ? AND state = ?"
                 ),
-                (
-                    status,
-                    error[:500],
-                    at,
-                    next_at,
-                    at,
-                    state,
-                    delivery_id,
-                    PENDING,
-                ),
+                (status, error[:500], at, next_at, at, delivery_id, PENDING),
             )
-            if next_at is None:
-                c.execute(
-                    self.sql(
-                        "UPDATE webhook_endpoints SET active = 0 WHERE webhook_id = "
-                        "(SELECT webhook_id FROM webhook_deliveries WHERE delivery_id = ?)"
-                    ),
-                    (delivery_id,),
-                )
+
+    def unsigned(self, delivery_id: str, error: str, at: float, next_at: float, token: int) -> None:
+        """An attempt that could not be signed (our configuration): nothing was sent, so it is no
+        attempt and no failure of the receiver's; it waits until `next_at`, and the period after
+        which an endpoint is given up starts again."""
+        with self.cursor(commit=True) as c:
+            self._fence(c, token)
+            c.execute(
+                self.sql(
+                    "UPDATE webhook_deliveries SET last_status = NULL, last_error = ?, last_attempt_at = ?, "
+                    "next_attempt_at = ?, first_failure_at = NULL, lease_owner = NULL, lease_until = NULL "
+                    "WHERE delivery_id = ? AND state = ?"
+                ),
+                (error[:500], at, next_at, delivery_id, PENDING),
+            )
 
     def page(self, webhook_id: str, after: tuple[int, int], limit: int) -> list[Delivery]:
         rows = self.select(
@@ -303,19 +394,21 @@ class WebhookStore:
 
     def retry(self, delivery_id: str, now: float) -> None:
         """Send again as soon as the endpoint's earlier deliveries are through (a delivered one too:
-        the receiver sees the same webhook-id again)."""
+        the receiver sees the same webhook-id again); a failure after it backs off from the base
+        again."""
         with self.cursor(commit=True) as c:
             c.execute(
                 self.sql(
-                    "UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, first_failure_at = NULL "
-                    "WHERE delivery_id = ? AND state IN (?, ?)"
+                    "UPDATE webhook_deliveries SET state = ?, next_attempt_at = ?, first_failure_at = NULL, "
+                    "failures = 0 WHERE delivery_id = ? AND state IN (?, ?)"
                 ),
                 (PENDING, now, delivery_id, PENDING, DELIVERED),
             )
 
     def stats(self, now: float) -> dict[str, Any]:
-        """For /metrics: deliveries by state, attempts by outcome, and per active endpoint the age of
-        its oldest delivery not yet delivered (0 when none)."""
+        """For /metrics: deliveries by state, attempts by outcome, per active endpoint the age of
+        its oldest delivery not yet delivered (0 when none), the deliveries that cannot be signed,
+        and the dispatcher's lag (facts recorded that it has not followed yet)."""
         by_state = {
             r["state"]: int(r["n"])
             for r in self.select("SELECT state, COUNT(*) AS n FROM webhook_deliveries GROUP BY state")
@@ -333,11 +426,17 @@ class WebhookStore:
         ):
             if r["webhook_id"] in oldest:
                 oldest[r["webhook_id"]] = max(0.0, now - float(r["t"]))
+        unsigned = self.select(
+            "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE state = ? AND last_error LIKE ?",
+            (PENDING, UNSIGNED + "%"),
+        )[0]
         attempts, failures = int(totals["attempts"]), int(totals["failures"])
         return {
             "by_state": {s: by_state.get(s, 0) for s in (PENDING, DELIVERED, ABANDONED)},
             "attempts": {"success": attempts - failures, "failure": failures},
             "oldest_undelivered_seconds": oldest,
+            "unsigned": int(unsigned["n"]),
+            "lag_events": max(0, (self.recorder.max_notification_id() or 0) - self.position()),
         }
 
 

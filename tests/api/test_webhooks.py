@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,17 +15,23 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from api.cli import cli
+from api.metrics import WebhookCollector
 from api.responses_billing import LedgerEntry
+from projections.event_log import export_events
 from projections.stores import open_application
 from tests.api.conftest import KEYS, api_settings, auth
 from tests.api.scenario import contract, incident
+from tests.conftest import fresh_postgres_database
 from tests.webhook_receiver import Receiver, wait_for
-from webhooks.dispatcher import Dispatcher, DispatchSettings
+from webhooks.dispatcher import Dispatcher, DispatchSettings, delivery_rows
+from webhooks.events import WebhookEvent
 from webhooks.secrets import Secrets, SecretUnavailableError, new_secret
 from webhooks.sender import Sender
-from webhooks.store import WebhookStore
+from webhooks.store import Endpoint, FencedError, PositionMovedError, WebhookStore
 
 ADMIN = auth("admin")
 CUSTOMERS = ("a", "b", "c")
@@ -68,6 +75,7 @@ def register(client: TestClient, url: str, events: list[str] | None = None) -> d
         headers=ADMIN,
     )
     assert r.status_code == 201, r.text
+    assert r.headers["cache-control"] == "no-store"  # it shows the secret
     return r.json()
 
 
@@ -145,28 +153,30 @@ def test_a_receiver_failing_for_a_while_gets_everything_in_order_retries_under_t
     assert all(all(d == ds[0] for d in ds) for ds in by_id.values())  # a duplicate is the same event
 
 
-def test_after_a_rotation_both_secrets_sign_and_neither_is_in_the_log(
+def test_after_two_rotations_all_three_secrets_sign_and_none_is_in_the_log(
     hooked: TestClient, receiver: Receiver, store_url: str
 ) -> None:
     hook = register(hooked, receiver.url)
     rotated = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
-    assert rotated.status_code == 201
-    new = rotated.json()["secret"]
-    receiver.secrets = [hook["secret"], new]  # each request must verify with both
+    assert rotated.status_code == 201 and rotated.headers["cache-control"] == "no-store"
+    again = hooked.post(f"/v1/webhooks/{hook['webhook_id']}/secret", headers=ADMIN)
+    assert again.status_code == 201
+    middle, new = rotated.json()["secret"], again.json()["secret"]
+    receiver.secrets = [hook["secret"], middle, new]  # each request must verify with all three
     entries = bill_march(hooked)
 
     with dispatching(store_url):
         wait_for(lambda: len(receiver.delivered()) == len(entries) + 1, "every event delivered")
 
     assert receiver.refused == []
-    assert all(r.signatures == 2 for r in receiver.delivered())
+    assert all(r.signatures == 3 for r in receiver.delivered())
     shown = hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()
     assert shown["secret_rotated_by"] == "admin"
     until = datetime.fromisoformat(shown["previous_secret_valid_until"])
     assert until - datetime.fromisoformat(shown["secret_rotated_at"]) == timedelta(hours=24)
     log = hooked.get("/v1/audit/events", params={"limit": 1000}, headers=ADMIN).text
     listed = hooked.get("/v1/webhooks", headers=ADMIN).text
-    for secret in (hook["secret"], new):
+    for secret in (hook["secret"], middle, new):
         assert secret.removeprefix("whsec_") not in log + listed
     assert "WebhookRegistered" in log or "Webhook.Registered" in log
     verification = hooked.get("/v1/audit/verification", headers=ADMIN).json()  # webhook facts change no figure
@@ -255,6 +265,72 @@ def test_an_endpoint_failing_longer_than_the_retry_period_is_disabled_as_a_fact(
     assert r.status_code == 409
 
 
+class _DatabaseGoneWhenDisabling:
+    """The application, failing to record the `Disabled` fact."""
+
+    def disable_webhook(self, **_: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+
+def test_an_endpoint_is_never_stopped_without_its_disabled_fact(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url, events=["billing.run.completed"])
+    receiver.secrets = [hook["secret"]]
+    receiver.failing = True
+    bill_march(hooked)
+    store: WebhookStore = hooked.app.state.webhook_store  # type: ignore[attr-defined]
+    dispatcher = Dispatcher(store_url, DispatchSettings(allow_insecure=True, retry_for_seconds=0))
+    app = hooked.app.state.service.app  # type: ignore[attr-defined]
+    token = store.take_over()
+    while dispatcher.follow(app, store, token):
+        pass
+    head = store.head(hook["webhook_id"])
+    assert head is not None
+    sender = Sender(5, allow_insecure=True)
+
+    try:
+        with pytest.raises(RuntimeError):
+            dispatcher.attempt(
+                _DatabaseGoneWhenDisabling(),  # type: ignore[arg-type]
+                store,
+                Secrets(store, None),
+                sender,
+                store.endpoints()[hook["webhook_id"]],
+                head,
+                token,
+            )
+    finally:
+        sender.close()
+
+    # the attempt is recorded, and the endpoint goes on: the next attempt gives up again
+    assert store.endpoints()[hook["webhook_id"]].active
+    after = store.head(hook["webhook_id"])
+    assert after is not None and after.delivery_id == head.delivery_id and after.attempts == 1
+    assert hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()["active"]
+
+
+def test_an_endpoint_stopped_without_a_fact_gets_its_disabled_fact_when_the_dispatcher_starts(
+    hooked: TestClient, receiver: Receiver, store_url: str
+) -> None:
+    hook = register(hooked, receiver.url)
+    store: WebhookStore = hooked.app.state.webhook_store  # type: ignore[attr-defined]
+    head = hooked.app.state.service.app.recorder.max_notification_id()  # type: ignore[attr-defined]
+    with dispatching(store_url):
+        wait_for(lambda: store.position() >= head, "the dispatcher past the registration")
+    with store.cursor(commit=True) as c:  # what an earlier version left when it gave up
+        c.execute(store.sql("UPDATE webhook_endpoints SET active = 0 WHERE webhook_id = ?"), (hook["webhook_id"],))
+
+    with dispatching(store_url):
+        wait_for(
+            lambda: not hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()["active"],
+            "the Disabled fact recorded",
+        )
+
+    shown = hooked.get(f"/v1/webhooks/{hook['webhook_id']}", headers=ADMIN).json()
+    assert shown["disabled_by"] == "dispatcher"
+
+
 def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
     hooked: TestClient, receiver: Receiver, store_url: str
 ) -> None:
@@ -288,6 +364,7 @@ def test_deliveries_page_with_a_cursor_and_a_retry_sends_the_same_id_again(
     assert [d["event_type"] for p in pages for d in p] == ["ledger.entry.issued"] * 3
     metrics = hooked.get("/metrics").text
     assert 'slacredits_webhook_deliveries{state="delivered"} 3.0' in metrics
+    assert "slacredits_webhook_dispatch_lag_events 0.0" in metrics
     assert f'slacredits_webhook_oldest_undelivered_age_seconds{{webhook_id="{webhook_id}"}} 0.0' in metrics
     assert hooked.get("/v1/webhooks/nope/deliveries", headers=ADMIN).status_code == 404
     assert hooked.get(f"/v1/webhooks/{webhook_id}/deliveries", params={"after": "zz"}, headers=ADMIN).status_code == 422
@@ -378,6 +455,192 @@ def test_an_attempt_goes_to_the_checked_address_with_the_host_and_follows_no_red
     assert (redirected.delivered, redirected.status) == (False, 302)
     assert seen["host"] == f"localhost:{port}"  # localhost resolved once, 127.0.0.1 connected to
     assert production.delivered is False and production.error is not None and "refused" in production.error
+
+
+def test_an_attempt_that_fails_in_an_unexpected_way_is_a_failed_attempt_not_an_exception(receiver: Receiver) -> None:
+    # a header that cannot be encoded fails in httpx with UnicodeEncodeError, not an httpx.HTTPError
+    sender = Sender(5, allow_insecure=True)
+    try:
+        outcome = sender.send(receiver.url, "msg_ü", "{}", [new_secret()])
+    finally:
+        sender.close()
+
+    assert (outcome.delivered, outcome.status) == (False, None)
+    assert outcome.error is not None and outcome.error.startswith("UnicodeEncodeError")
+    assert receiver.all_requests() == []
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[WebhookStore]:
+    app = open_application(store_url)
+    try:
+        yield WebhookStore(app)
+    finally:
+        app.close()
+
+
+HOOK = Endpoint("w1", "https://billing.example.com/h", ("ledger.entry.issued",), True, "sec-1")
+
+
+def _queued(position: int, n: int = 0) -> dict[str, Any]:
+    return delivery_rows(WebhookEvent(position, n, "ledger.entry.issued", "2026-03-01T00:00:00Z", {}), [HOOK], 1.0)[0]
+
+
+def test_a_dispatcher_that_was_taken_over_can_neither_advance_nor_claim_nor_record(store: WebhookStore) -> None:
+    stale = store.take_over()
+    token = store.take_over()  # another dispatcher took the lock
+    store.advance(0, 1, [_queued(1)], [HOOK], [], None, token)
+    head = store.head("w1")
+    assert head is not None
+
+    with pytest.raises(FencedError):
+        store.advance(1, 2, [_queued(2)], [], [], None, stale)
+    with pytest.raises(FencedError):
+        store.claim(head.delivery_id, "stale", 2.0, 100.0, stale)
+    with pytest.raises(FencedError):
+        store.delivered(head.delivery_id, 200, 2.0, stale)
+    with pytest.raises(FencedError):
+        store.failed(head.delivery_id, 500, "answered HTTP 500", 2.0, 3.0, stale)
+
+    assert store.position() == 1
+    assert store.head("w1") == head  # untouched
+    assert store.page("w1", (0, -1), 10) == [head]
+    assert store.claim(head.delivery_id, "current", 2.0, 100.0, token)
+    assert not store.claim(head.delivery_id, "another", 50.0, 150.0, token)  # leased until 100
+    assert store.claim(head.delivery_id, "another", 101.0, 150.0, token)  # the lease ran out
+
+
+def test_a_second_writer_of_the_same_page_commits_nothing_and_a_report_twice_is_no_error(
+    store: WebhookStore,
+) -> None:
+    token = store.take_over()
+    store.advance(0, 1, [_queued(1)], [HOOK], [], "report-1", token)
+
+    with pytest.raises(PositionMovedError):
+        store.advance(0, 1, [_queued(1, 1)], [HOOK], [], "report-1", token)
+    store.advance(1, 1, [], [], [], "report-1", token)  # the same report seen again: recorded once
+
+    assert [d.n for d in store.page("w1", (0, -1), 10)] == [0]
+    assert store.position() == 1 and store.known_report("report-1")
+
+
+def test_a_secret_the_service_cannot_read_keeps_the_delivery_waiting_and_the_endpoint_active(
+    store_url: str, receiver: Receiver
+) -> None:
+    settings = api_settings(store_url, webhook_allow_insecure=True, webhook_secret_key=Fernet.generate_key().decode())
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        hook = register(client, receiver.url, events=["billing.run.completed"])
+        bill_march(client)
+        webhook_id = hook["webhook_id"]
+        seen: list[str] = []
+
+        def signing_failed_twice() -> bool:
+            for d in deliveries(client, webhook_id):
+                if (d["last_error"] or "").startswith("cannot sign") and d["last_attempt_at"] not in seen:
+                    seen.append(d["last_attempt_at"])
+            return len(seen) >= 2
+
+        # another key (a wrong SLACREDITS_WEBHOOK_SECRET_KEY), and giving up at the first failure
+        with dispatching(store_url, secret_key=Fernet.generate_key().decode(), retry_for_seconds=0):
+            wait_for(signing_failed_twice, "two attempts that could not be signed")
+
+        (head,) = deliveries(client, webhook_id)
+        shown = client.get(f"/v1/webhooks/{webhook_id}", headers=ADMIN).json()
+        metrics = client.get("/metrics").text
+
+    assert shown["active"] and head["state"] == "pending" and head["attempts"] == 0
+    assert head["next_attempt_at"] is not None
+    assert receiver.all_requests() == []
+    assert "slacredits_webhook_unsigned_deliveries 1.0" in metrics
+
+
+@pytest.fixture
+def target_url(store_url: str, tmp_path: Any) -> Iterator[str]:
+    """A second empty store of the same kind as `store_url`."""
+    if store_url.startswith("sqlite"):
+        yield f"sqlite:///{tmp_path}/imported.db"
+    else:
+        yield from fresh_postgres_database()
+
+
+def _import(url: str, export: Any, *options: str) -> None:
+    env = {"SLACREDITS_DATABASE_URL": url}
+    done = CliRunner().invoke(cli, ["import-events", str(export), *options], env=env)
+    assert done.exit_code == 0, done.output
+
+
+@pytest.mark.parametrize("replay", [False, True])
+def test_an_imported_log_is_not_sent_again_unless_asked(
+    hooked: TestClient, receiver: Receiver, store_url: str, target_url: str, tmp_path: Any, replay: bool
+) -> None:
+    hook = register(hooked, receiver.url)
+    bill_march(hooked)
+    app = hooked.app.state.service.app  # type: ignore[attr-defined]
+    head = app.recorder.max_notification_id()
+    export = tmp_path / "log.jsonl"
+    with export.open("w", encoding="utf-8") as f:
+        export_events(app, f)
+
+    _import(target_url, export, *(["--replay-webhooks"] if replay else []))
+
+    restored = open_application(target_url)
+    try:
+        store = WebhookStore(restored)
+        if replay:
+            assert store.position() == 0 and store.endpoints() == {}
+        else:
+            assert store.position() == head
+            assert list(store.endpoints()) == [hook["webhook_id"]]
+            assert store.page(hook["webhook_id"], (0, -1), 10) == []
+    finally:
+        restored.close()
+
+
+def test_an_endpoint_row_written_before_the_list_of_replaced_secrets_still_signs_with_its_previous_one(
+    store: WebhookStore,
+) -> None:
+    with store.cursor(commit=True) as c:  # as the first version wrote it
+        c.execute(
+            store.sql(
+                "INSERT INTO webhook_endpoints (webhook_id, url, events, active, secret_id, previous_secret_id, "
+                "previous_until) VALUES (?, ?, ?, ?, ?, ?, ?)"
+            ),
+            ("w1", "https://billing.example.com/h", '["ledger.entry.issued"]', 1, "sec-2", "sec-1", 1000.0),
+        )
+
+    (endpoint,) = store.endpoints().values()
+
+    assert endpoint.previous == (("sec-1", 1000.0),)
+    assert endpoint.signing_secret_ids(999.0) == ["sec-2", "sec-1"]
+
+
+def test_the_dispatchers_lag_is_a_metric_and_a_failing_scrape_of_the_webhook_metrics_is_logged(
+    hooked: TestClient, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    register(hooked, receiver.url)  # one fact, no dispatcher running
+
+    metrics = hooked.get("/metrics").text
+    with caplog.at_level(logging.ERROR, logger="sla_credits.metrics"):
+        collected = list(WebhookCollector(lambda: 1 / 0).collect())
+
+    assert "slacredits_webhook_dispatch_lag_events 1.0" in metrics
+    assert collected == []
+    assert any("webhook metrics unavailable: ZeroDivisionError" in r.getMessage() for r in caplog.records)
+
+
+def test_a_manual_retry_backs_off_from_the_base_again(store: WebhookStore) -> None:
+    token = store.take_over()
+    store.advance(0, 1, [_queued(1)], [HOOK], [], None, token)
+    head = store.head("w1")
+    assert head is not None
+    for at in (2.0, 3.0, 4.0):
+        store.failed(head.delivery_id, 500, "answered HTTP 500", at, at + 100, token)
+
+    store.retry(head.delivery_id, 5.0)
+
+    again = store.head("w1")
+    assert again is not None
+    assert (again.failures, again.attempts, again.next_attempt_at, again.first_failure_at) == (0, 3, 5.0, None)
 
 
 def test_with_a_key_the_stored_secret_is_encrypted_and_another_key_cannot_read_it(tmp_path: Any) -> None:

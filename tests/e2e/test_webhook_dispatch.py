@@ -27,6 +27,7 @@ QUICK = {
     "webhook_retry_base_seconds": "0.05",
     "webhook_retry_max_seconds": "0.2",
     "webhook_timeout_seconds": "10",
+    "webhook_lease_seconds": "1",  # a killed dispatcher's claim runs out quickly
     "log_format": "text",
 }
 

@@ -32,6 +32,12 @@ T0 = utc(2026, 3, 1, 12)
         "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
         "0.0.0.0",
         "224.0.0.1",
+        "192.0.0.192",  # Oracle Cloud metadata
+        # 169.254.169.254 inside IPv6, each way an IPv6 address can carry an IPv4 one
+        "::a9fe:a9fe",  # IPv4-compatible ::/96
+        "::ffff:0:a9fe:a9fe",  # IPv4-translated ::ffff:0:0:0/96
+        "64:ff9b:1:a9fe:a9:fe00::",  # local-use NAT64 64:ff9b:1::/48 (RFC 6052 /48 layout)
+        "2002:a9fe:a9fe::1",  # 6to4 2002::/16
     ],
 )
 def test_link_local_and_metadata_addresses_are_refused_even_when_insecure_is_allowed(address: str) -> None:
@@ -40,7 +46,22 @@ def test_link_local_and_metadata_addresses_are_refused_even_when_insecure_is_all
 
 
 @pytest.mark.parametrize(
-    "address", ["127.0.0.1", "::1", "10.0.0.5", "172.16.3.4", "192.168.1.1", "fd12::1", "100.64.0.1"]
+    "address",
+    [
+        "127.0.0.1",
+        "::1",
+        "10.0.0.5",
+        "172.16.3.4",
+        "192.168.1.1",
+        "fd12::1",
+        "100.64.0.1",
+        "2002:a00:5::1",  # 6to4 of 10.0.0.5
+        "::ffff:a00:5",  # IPv4-mapped 10.0.0.5
+        # outside 2000::/3, though the ipaddress module calls them global
+        "4000::1",
+        "::ffff:5db8:d822",  # IPv4-mapped 93.184.216.34
+        "64:ff9b::5db8:d822",  # NAT64 of 93.184.216.34
+    ],
 )
 def test_loopback_and_private_addresses_only_when_insecure_is_allowed(address: str) -> None:
     assert address_refusal(ipaddress.ip_address(address), allow_insecure=False) is not None
@@ -50,6 +71,7 @@ def test_loopback_and_private_addresses_only_when_insecure_is_allowed(address: s
 def test_public_addresses_are_allowed() -> None:
     assert address_refusal(ipaddress.ip_address("93.184.216.34"), allow_insecure=False) is None
     assert address_refusal(ipaddress.ip_address("2606:2800:220:1::1"), allow_insecure=False) is None
+    assert address_refusal(ipaddress.ip_address("2002:5db8:d822::1"), allow_insecure=False) is None  # 6to4
 
 
 @pytest.mark.parametrize(
@@ -86,6 +108,16 @@ def test_a_good_url_is_split_for_the_attempt() -> None:
     )
 
 
+def test_an_internationalised_host_is_sent_in_its_ascii_form_and_the_url_kept_as_given() -> None:
+    target = check_url("https://bücher.de/hooks", allow_insecure=False)
+
+    assert target.host == "xn--bcher-kva.de"
+    assert _webhook(url="https://bücher.de/hooks").url == "https://bücher.de/hooks"
+    with pytest.raises(InvalidValueError) as refused:
+        check_url("https://☃-⌘.com/hooks", allow_insecure=False)  # no IDNA form
+    assert refused.value.field == "url"
+
+
 def test_the_back_off_doubles_from_the_base_up_to_the_cap_within_its_jitter() -> None:
     # base 5 s: 5, 10, 20, 40 ... capped at 3600; the jitter scales each into [0.5, 1) of it
     lows = [retry_delay(n, 5, 3600, 0.0) for n in range(1, 6)]
@@ -106,10 +138,10 @@ def test_an_endpoint_is_given_up_after_the_retry_period() -> None:
     assert gives_up(1000.0, 1000.0 + three_days, three_days)
 
 
-def _webhook() -> Webhook:
+def _webhook(url: str = "https://billing.example.com/h") -> Webhook:
     return Webhook.register(
         webhook_id="w1",
-        url="https://billing.example.com/h",
+        url=url,
         events=["billing.run.completed", "ledger.entry.issued", "ledger.entry.issued"],
         description="",
         secret_id="sec-1",
@@ -187,7 +219,32 @@ def test_a_self_check_report_is_identified_by_its_differences() -> None:
 
 
 def test_the_previous_secret_signs_only_until_its_overlap_ends() -> None:
-    e = Endpoint("w1", "https://x", ("ledger.entry.issued",), True, "sec-2", "sec-1", 1000.0)
+    e = Endpoint("w1", "https://x", ("ledger.entry.issued",), True, "sec-2", (("sec-1", 1000.0),))
 
     assert e.signing_secret_ids(999.0) == ["sec-2", "sec-1"]
     assert e.signing_secret_ids(1000.0) == ["sec-2"]
+
+
+def test_a_second_rotation_within_the_overlap_keeps_every_replaced_secret_until_its_own_end() -> None:
+    e = Endpoint("w1", "https://x", ("ledger.entry.issued",), True, "sec-1")
+
+    # rotated at 0 and at 100, each replaced secret signing for 1000 more
+    twice = e.rotated("sec-2", "sec-1", 1000.0, 0.0).rotated("sec-3", "sec-2", 1100.0, 100.0)
+    # at 1050 the first one's overlap has ended; a rotation at 1050 forgets it
+    thrice = twice.rotated("sec-4", "sec-3", 2050.0, 1050.0)
+
+    assert twice.signing_secret_ids(500.0) == ["sec-3", "sec-2", "sec-1"]
+    assert twice.signing_secret_ids(1050.0) == ["sec-3", "sec-2"]
+    assert thrice.previous == (("sec-2", 1100.0), ("sec-3", 2050.0))
+
+
+def test_a_webhook_rotated_twice_in_a_day_keeps_both_replaced_secrets() -> None:
+    w = _webhook()
+
+    first = w.rotate_secret(secret_id="sec-2", rotated_by="admin", rotated_at=T0 + timedelta(hours=1))
+    second = w.rotate_secret(secret_id="sec-3", rotated_by="admin", rotated_at=T0 + timedelta(hours=2))
+    w.rotate_secret(secret_id="sec-4", rotated_by="admin", rotated_at=T0 + timedelta(hours=25, minutes=30))
+
+    # at 25:30 the first overlap (to 25:00) has ended, the second (to 26:00) has not
+    assert (first, second) == (T0 + timedelta(hours=25), T0 + timedelta(hours=26))
+    assert w.previous_secrets == [("sec-2", second), ("sec-3", T0 + timedelta(hours=49, minutes=30))]
