@@ -69,7 +69,7 @@ def serve(
     # uvicorn re-raises the signal that stopped it once it has shut down: make SIGTERM end this
     # process through its clean-up below (stop the projection, remove the metrics folder)
     signal.signal(signal.SIGTERM, _exit_on_signal)
-    from api.supervisor import ChildSupervisor  # after PROMETHEUS_MULTIPROC_DIR: its counter goes to a file
+    from api.supervisor import ChildSupervisor, stop_all  # after PROMETHEUS_MULTIPROC_DIR: its counter goes to a file
 
     projector: ChildSupervisor | None = None
     if settings.run_projection:
@@ -95,10 +95,7 @@ def serve(
             access_log=False,  # one line per request is written by our middleware, with its request id
         )
     finally:
-        if projector is not None:
-            projector.stop()
-        if dispatcher is not None:
-            dispatcher.stop()
+        stop_all([s for s in (projector, dispatcher) if s is not None])
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 

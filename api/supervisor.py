@@ -69,13 +69,27 @@ class ChildSupervisor:
             self._spawn()
 
     def stop(self, timeout: float = 10) -> None:
+        stop_all([self], timeout)
+
+    def _terminate(self) -> subprocess.Popen[bytes] | None:
+        """No more restarts; ask the child to end (SIGTERM). Answers it if it is still running."""
         with self._lock:
             self._stop.set()
             process = self.process
         if process is not None and process.poll() is None:
             process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            return process
+        return None
+
+
+def stop_all(supervisors: list[ChildSupervisor], timeout: float = 10) -> None:
+    """Ask every child to end at once, then wait for them together (at most `timeout` seconds in
+    all, then SIGKILL): stopping `serve` takes the slowest child's time, not the sum."""
+    running = [p for p in (s._terminate() for s in supervisors) if p is not None]
+    deadline = time.monotonic() + timeout
+    for process in running:
+        try:
+            process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
