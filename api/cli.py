@@ -66,21 +66,33 @@ def serve(
     metrics_dir: str | None = None
     if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         metrics_dir = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="sla-credits-metrics-")
-    # uvicorn re-raises the signal that stopped it once it has shut down: make SIGTERM end this
-    # process through its clean-up below (stop the projection, remove the metrics folder)
-    signal.signal(signal.SIGTERM, _exit_on_signal)
+    # SIGTERM (and uvicorn re-raising the signal that stopped it once it has shut down) ends this
+    # process through its clean-up below: stop the children, remove the metrics folder. While the
+    # children start, a signal is only noted (an exception raised inside the start of a child could
+    # be swallowed and leave a lock held); it takes effect just before serving.
+    starting = True
+    stopped_by: list[int] = []
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stopped_by.append(signum)
+        if not starting:
+            raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
     from api.supervisor import ChildSupervisor, stop_all  # after PROMETHEUS_MULTIPROC_DIR: its counter goes to a file
 
+    os.environ["SLACREDITS_PARENT_PID"] = str(os.getpid())  # the children end with this process
     projector: ChildSupervisor | None = None
-    if settings.run_projection:
-        command = [sys.executable, "-m", "api.cli", "project"]
-        projector = ChildSupervisor("projection", command, preexec_fn=_die_with_parent).start()
-        os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
     dispatcher: ChildSupervisor | None = None
-    if settings.run_dispatcher:
-        command = [sys.executable, "-m", "api.cli", "dispatch"]
-        dispatcher = ChildSupervisor("dispatch", command, preexec_fn=_die_with_parent).start()
     try:
+        if settings.run_projection:
+            projector = ChildSupervisor("projection", [sys.executable, "-m", "api.cli", "project"]).start()
+            os.environ["SLACREDITS_RUN_PROJECTION"] = "false"
+        if settings.run_dispatcher:
+            dispatcher = ChildSupervisor("dispatch", [sys.executable, "-m", "api.cli", "dispatch"]).start()
+        starting = False
+        if stopped_by:
+            raise SystemExit(128 + stopped_by[0])
         uvicorn.run(
             "api.app:create_app_from_environment",
             factory=True,
@@ -100,23 +112,27 @@ def serve(
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _exit_on_signal(signum: int, _frame: object) -> None:
-    raise SystemExit(128 + signum)
-
-
 def _die_with_parent() -> None:
-    """In the projection child: end with `serve`, however `serve` ends (uvicorn re-raises the
-    signal that stopped it, so `serve` may never reach its own clean-up)."""
+    """In a child of `serve` (the projection, the dispatcher): end with `serve`, however `serve`
+    ends. Set by the child itself at its start, not between fork and exec (Python code there runs
+    the interpreter's fork hooks, where a signal can leave a lock held); a `serve` that ended
+    before this point is noticed by its pid."""
+    parent = os.environ.get("SLACREDITS_PARENT_PID")
+    if parent is None:
+        return
     if sys.platform == "linux":
         import ctypes
 
         pr_set_pdeathsig = 1
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(parent):
+        raise SystemExit(0)  # `serve` is gone already
 
 
 @cli.command()
 def project() -> None:
     """Run the projection that keeps the read models (`serve` starts one; a second one waits)."""
+    _die_with_parent()
     from api.observability import configure_logging
     from projections.runner import LiveProjection
 
@@ -145,6 +161,7 @@ def project() -> None:
 @cli.command()
 def dispatch() -> None:
     """Deliver webhooks from the log (`serve` starts one; a second one waits). See docs/webhooks.md."""
+    _die_with_parent()
     from api.observability import configure_logging
     from webhooks.dispatcher import Dispatcher
 

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 
 from prometheus_client import Counter
 
@@ -24,13 +23,11 @@ class ChildSupervisor:
         self,
         name: str,
         command: list[str],
-        preexec_fn: Callable[[], None] | None = None,
         first_backoff: float = 0.5,
         max_backoff: float = 60.0,
     ) -> None:
         self.name = name
         self.command = command
-        self.preexec_fn = preexec_fn
         self.first_backoff, self.max_backoff = first_backoff, max_backoff
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -45,7 +42,7 @@ class ChildSupervisor:
     def _spawn(self) -> None:
         with self._lock:
             if not self._stop.is_set():
-                self.process = subprocess.Popen(self.command, preexec_fn=self.preexec_fn)  # noqa: S603 (our own command)
+                self.process = subprocess.Popen(self.command)  # noqa: S603 (our own command)
 
     def _run(self) -> None:
         delay = self.first_backoff

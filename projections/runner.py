@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import IntegrityError, Tracking
 from eventsourcing.projection import ProjectionRunner
 
 from domain.application import APPLICATION_NAME, CreditsApplication
@@ -228,17 +228,27 @@ def upgrade_view(url: str) -> None:
         view.datastore.close()  # type: ignore[attr-defined]
 
 
-def catch_up(app: CreditsApplication, view: CreditsView) -> int | None:
-    """Process, in this thread, every fact the view has not seen yet (one writer at a time:
-    a concurrent writer makes the tracking insert fail and nothing is written twice)."""
+def catch_up(app: CreditsApplication, view: CreditsView, attempts: int = 5) -> int | None:
+    """Process, in this thread, every fact the view has not seen yet. Writers exclude each other
+    by the tracking position: a writer whose working state is behind the stored rows (another
+    process wrote them since, e.g. a `bill` command beside the projection) fails its write,
+    which writes nothing and discards that state; it then starts again from the stored rows."""
     if isinstance(view, SQLCreditsView):
         view.upgrade_model()
-    projection = CreditsProjection(view)
-    after = view.max_tracking_id(APPLICATION_NAME) or 0
-    view.latest_position = app.recorder.max_notification_id
-    try:
-        for event, tracking in recorded_events(app, after=after):
-            projection.process_event(event, tracking)
-    finally:
-        view.latest_position = None
+    for attempt in range(attempts):
+        projection = CreditsProjection(view)
+        after = view.max_tracking_id(APPLICATION_NAME) or 0
+        if view.model_position is not None and view.model_position != after:
+            view.discard_model()  # rows were written by someone else since this state was loaded
+        view.latest_position = app.recorder.max_notification_id
+        try:
+            for event, tracking in recorded_events(app, after=after):
+                projection.process_event(event, tracking)
+            break
+        except IntegrityError:
+            if attempt == attempts - 1:
+                raise
+            log.info("another writer moved the read models on; catching up again from the stored rows")
+        finally:
+            view.latest_position = None
     return view.max_tracking_id(APPLICATION_NAME)

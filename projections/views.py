@@ -174,13 +174,19 @@ class CreditsView(TrackingRecorder):
         if model is None:
             with self._model_lock:
                 if self._model is None:
+                    position = self.max_tracking_id(APPLICATION_NAME)
                     self._model = self.load_model()
+                    self.model_position = position or 0
                 model = self._model
         return model
+
+    # the position the working state stands at (the last one it loaded or wrote); None: not loaded
+    model_position: int | None = None
 
     def discard_model(self) -> None:
         self._model = None
         self._batched = 0
+        self.model_position = None
 
     @abstractmethod
     def load_model(self) -> CreditsModel: ...
@@ -405,6 +411,7 @@ class SQLCreditsView(CreditsView):
             self.discard_model()
             raise
         model.changes.__init__()  # type: ignore[misc]
+        self.model_position = tracking.notification_id
 
     def write_changes(self, c: Any, model: CreditsModel, everything: bool = False) -> None:
         ch = model.changes
