@@ -18,7 +18,7 @@ run: $(STAMP)
 
 ## test: lint, type checks and the whole test suite
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=15
 
 ## openapi: write the served OpenAPI document to docs/openapi.json (a test fails while they differ)
 openapi: $(STAMP)

@@ -1,5 +1,6 @@
 """`make bench`: the core benchmark on the reference dataset and one ten times larger, SQLite and
-PostgreSQL (each in a process of its own: peak memory; `SCALES=1` for the reference alone).
+PostgreSQL (each in a process of its own: peak memory; `SCALES=1` for the reference alone,
+`STORES=sqlite` for one store).
 
 Prints, for each store, each figure beside its raw baseline measured in the same run:
 - import rate (facts/s) vs the library's raw save rate for the same number of events;
@@ -199,7 +200,7 @@ def main() -> None:
     results = []
     for scale in scales:
         dataset(scale)
-        for store in ("sqlite", "postgres"):
+        for store in os.environ.get("STORES", "sqlite,postgres").split(","):
             done = subprocess.run(
                 [sys.executable, "-m", "bench.core", "--one", str(scale), store, str(run)], check=False
             )
