@@ -32,6 +32,7 @@ from api.routes_queries import up_to_date
 from domain.calendar import Month, from_micros, local_date, to_micros, zone
 from domain.errors import DomainError, InvalidValueError, NotFoundError
 from domain.incident import incident_uuid
+from domain.limits import check_id
 from projections.audit import find_digest
 from projections.billing import ledger_csv as csv_text
 from projections.explanation import explain_month
@@ -577,6 +578,8 @@ def file_claim(
 def incidents(request: Request, service: str = "") -> HTMLResponse:
     p = page(request)
     p.allow(INCIDENTS, "read incidents")
+    if service:
+        check_id(service, "service")  # a filter is an id: no NUL or control characters reach the store
     number = max(1, _whole(request, "page", 1))
     reader, now = p.reader()
     with p.service.view.reading():
