@@ -7,22 +7,15 @@ from collections.abc import Sequence
 from eventsourcing.persistence import ApplicationRecorder, ListenNotifySubscription, Subscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder
 
+from projections.subscriptions import PullsOnATimer
+
 POLL_SECONDS = 0.005
 
 
-class PollingSubscription(ListenNotifySubscription[SQLiteApplicationRecorder]):
+class PollingSubscription(PullsOnATimer, ListenNotifySubscription[SQLiteApplicationRecorder]):
     """Pulls new notifications every few milliseconds (and at once when stopped)."""
 
-    def _loop_on_pull(self) -> None:
-        try:
-            self._pull()
-            while not self._has_been_stopped:
-                self._has_been_notified.wait(POLL_SECONDS)
-                self._pull()
-        except BaseException as e:
-            if self._thread_error is None:
-                self._thread_error = e
-            self.stop()
+    pull_seconds = POLL_SECONDS
 
 
 class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):

@@ -70,6 +70,9 @@ def test_a_corrupted_row_is_found_in_one_cycle_and_billing_issues_the_fresh_figu
     clean = _cycle_after(checked, started)
     assert clean["mismatch_count"] == 0, clean["mismatches"]
 
+    # the row to corrupt exists: a read waits for the views to reach the log's head
+    credits = checked.get("/v1/customers/beta/credits?from=2025-03&to=2025-03", headers=auth("account_manager"))
+    assert credits.json()["periods"][0]["credit_minor"] == 1000, credits.text
     service = checked.app.state.service  # type: ignore[attr-defined]
     with service.view.cursor(commit=True) as c:
         c.execute(
@@ -79,6 +82,10 @@ def test_a_corrupted_row_is_found_in_one_cycle_and_billing_issues_the_fresh_figu
             ),
             ("k-beta", "2025-03"),
         )
+    corrupted = service.view.select(
+        "SELECT credit_minor FROM v_periods WHERE contract_id = ? AND month = ?", ("k-beta", "2025-03")
+    )
+    assert [r["credit_minor"] for r in corrupted] == [6000]
     corrupted_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
     # the cycle after the one running at the corruption checks every customer after it
