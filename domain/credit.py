@@ -4,6 +4,7 @@ Every step returns a value object that the explanation shows as it is."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -106,10 +107,7 @@ class TierStep:
     uptime_percent: Fraction
     credit_percent: Decimal
     tier_index: int | None  # which tier applied, None when none did
-
-    @property
-    def uptime_text(self) -> str:
-        return decimal_places(self.uptime_percent, 6)
+    uptime_text: str  # the uptime as the answers show it, six decimals
 
 
 @lru_cache(maxsize=4096)
@@ -118,21 +116,32 @@ def exact(value: Decimal) -> Fraction:
     return Fraction(value)
 
 
-def uptime_percent(measured_micros: int, downtime: DowntimeStep) -> Fraction:
+def uptime_percent(measured_micros: int, downtime_micros: Decimal) -> Fraction:
     """Step 6, exact."""
-    d = exact(downtime.downtime_micros)
+    d = exact(downtime_micros)
     return Fraction(100 * (measured_micros * d.denominator - d.numerator), measured_micros * d.denominator)
 
 
-def credit_percent_for(uptime: Fraction, tiers: tuple[CreditTier, ...]) -> TierStep:
-    """Step 7: the largest credit among tiers whose below_percent the uptime is strictly under."""
+def tier_for(measured_micros: int, downtime_micros: Decimal, tiers: tuple[CreditTier, ...]) -> TierStep:
+    """Steps 6-7: the uptime, and the largest credit among tiers whose below_percent the
+    uptime is strictly under. The credit percent is the contract's own tier, as written."""
+    uptime, uptime_text, index = _tier_choice(measured_micros, downtime_micros, tiers)
+    credit = Decimal(0) if index is None else tiers[index].credit_percent
+    return TierStep(uptime, credit, index, uptime_text)
+
+
+@lru_cache(maxsize=65536)
+def _tier_choice(
+    measured_micros: int, downtime_micros: Decimal, tiers: tuple[CreditTier, ...]
+) -> tuple[Fraction, str, int | None]:
+    """Cached: every contract sharing a downtime, a window and tiers of the same values gets
+    the same uptime and tier index (values only, so equal-valued tiers share the entry)."""
+    uptime = uptime_percent(measured_micros, downtime_micros)
     best: tuple[Decimal, int] | None = None
     for i, tier in enumerate(tiers):
         if uptime < exact(tier.below_percent) and (best is None or tier.credit_percent > best[0]):
             best = (tier.credit_percent, i)
-    if best is None:
-        return TierStep(uptime, Decimal(0), None)
-    return TierStep(uptime, best[0], best[1])
+    return uptime, decimal_places(uptime, 6), None if best is None else best[1]
 
 
 @dataclass(frozen=True)
@@ -192,10 +201,7 @@ def credit_line(
     if memo is not None:
         # figures only: the facts of other services and regions cannot count, so they are left
         # out of the considered lists (the explanation calls without a memo and lists them all)
-        service, region = subscription.service, subscription.region
-        incidents = [i for i in incidents if i.service == service and (not i.regions or region in i.regions)]
-        maintenance = [m for m in maintenance if m.service == service and (not m.regions or region in m.regions)]
-        personal = any(i.customers or i.excluded_customers for i in incidents)
+        incidents, maintenance, facts_key, personal = _of_pair(subscription, incidents, maintenance, memo)
         key = (
             subscription.service,
             subscription.region,
@@ -204,8 +210,7 @@ def credit_line(
             terms.degraded_weight,
             terms.maintenance_notice_hours,
             now,
-            tuple(i.incident_id for i in incidents),
-            tuple(m.maintenance_id for m in maintenance),
+            facts_key,
         )
         hit = memo.get(key)
         if hit is not None:
@@ -239,6 +244,29 @@ def credit_line(
     return _priced(subscription, terms, window, month, considered, considered_m, downtime)
 
 
+def _of_pair(
+    subscription: Subscription,
+    incidents: list[IncidentFacts],
+    maintenance: list[MaintenanceFacts],
+    memo: dict[tuple[object, ...], tuple[object, ...]],
+) -> tuple[list[IncidentFacts], list[MaintenanceFacts], tuple[object, ...], bool]:
+    """The candidates of the subscription's service and region, the ids that key the downtime
+    memo, and whether any candidate names customers. The same candidate lists are handed to
+    every contract sharing a window, so this is worked out once per list and pair (the lists
+    are kept in the entry and compared by identity: a new list never meets an old result)."""
+    service, region = subscription.service, subscription.region
+    key = ("of_pair", id(incidents), id(maintenance), service, region)
+    hit = memo.get(key)
+    if hit is not None and hit[0] is incidents and hit[1] is maintenance:
+        return hit[2]  # type: ignore[return-value]
+    mine = [i for i in incidents if i.service == service and (not i.regions or region in i.regions)]
+    mine_m = [m for m in maintenance if m.service == service and (not m.regions or region in m.regions)]
+    facts_key = (tuple(i.incident_id for i in mine), tuple(m.maintenance_id for m in mine_m))
+    found = (mine, mine_m, facts_key, any(i.customers or i.excluded_customers for i in mine))
+    memo[key] = (incidents, maintenance, found)
+    return found
+
+
 def _priced(
     subscription: Subscription,
     terms: Terms,
@@ -249,7 +277,7 @@ def _priced(
     downtime: DowntimeStep,
 ) -> LineStep:
     """Steps 6-8: uptime, tier and the pro-rated credit."""
-    tier = credit_percent_for(uptime_percent(window.micros, downtime), terms.credit_tiers)
+    tier = tier_for(window.micros, downtime.downtime_micros, terms.credit_tiers)
     fee = subscription.monthly_fee_minor
     cp = exact(tier.credit_percent)
     # step 8, exactly and rounded once: credit% / 100 * fee * measured / month
@@ -302,9 +330,14 @@ def compute_period(
     maintenance: list[MaintenanceFacts],
     now: int,
     memo: dict[tuple[object, ...], tuple[object, ...]] | None = None,
+    per_pair: Callable[[str, str], tuple[list[IncidentFacts], list[MaintenanceFacts]]] | None = None,
 ) -> PeriodStep | None:
     """The whole calculation for one contract and month, or None if it has no period
-    (the month has not begun at `now`, or the contract is not active in it)."""
+    (the month has not begun at `now`, or the contract is not active in it).
+
+    `per_pair(service, region)`, when given, hands each subscription the candidates of its own
+    service and region in the measured window instead of `incidents` and `maintenance` (the same
+    lists for every contract sharing the window, so the memo's work is shared by all of them)."""
     windows = period_window(contract, month)
     if windows is None:
         return None
@@ -313,7 +346,16 @@ def compute_period(
         return None
     effect = in_effect(contract, local_date(window.start, contract.tz))
     lines = tuple(
-        credit_line(sub, contract.customer_id, effect.terms, window, whole, incidents, maintenance, now, memo)
+        credit_line(
+            sub,
+            contract.customer_id,
+            effect.terms,
+            window,
+            whole,
+            *((incidents, maintenance) if per_pair is None else per_pair(sub.service, sub.region)),
+            now,
+            memo,
+        )
         for sub in effect.subscriptions
     )
     return PeriodStep(contract.contract_id, month, whole, window, effect, lines)

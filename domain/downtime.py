@@ -102,7 +102,12 @@ class DowntimeStep:
 
     @property
     def downtime_seconds(self) -> Decimal:
-        return _EXACT.divide(self.downtime_micros, Decimal(MICROS))
+        return exact_seconds(self.downtime_micros)
+
+
+def exact_seconds(micros: int | Decimal) -> Decimal:
+    """Microseconds as seconds, exactly (an inexact result would raise, never round)."""
+    return _EXACT.divide(Decimal(micros), Decimal(MICROS))
 
 
 def weighted_downtime(

@@ -374,25 +374,11 @@ class CreditsModel:
         if windows is None:
             return None
         _, window = windows
-        # the candidates depend on the subscriptions' (service, region) pairs and the window only:
-        # shared by every contract with the same pairs and window while the facts stay the same
-        pairs = tuple(sorted({(s.service, s.region) for s in _subscriptions(c)}))
-        key = ("candidates", pairs, window)
-        found = self._candidates_memo.get(key)
-        if found is None:
-            per_pair = [self._candidates(service, region, window) for service, region in pairs]
-            if len(per_pair) == 1:
-                found = per_pair[0]
-            else:
-                incidents = {i.incident_id: i for found_i, _ in per_pair for i in found_i}
-                maintenance = {m.maintenance_id: m for _, found_m in per_pair for m in found_m}
-                found = (
-                    sorted(incidents.values(), key=lambda i: (i.started_at, i.incident_id)),
-                    sorted(maintenance.values(), key=lambda m: (m.starts_at, m.maintenance_id)),
-                )
-            self._candidates_memo[key] = found
-        incident_list, maintenance_list = found
-        return compute_period(c, month, incident_list, maintenance_list, FOREVER, self._memo)
+        # each subscription's candidates depend on its (service, region) and the window only:
+        # the same lists for every contract with that window while the facts stay the same
+        return compute_period(
+            c, month, [], [], FOREVER, self._memo, lambda service, region: self._candidates(service, region, window)
+        )
 
     def _candidates(self, service: str, region: str, window: Window) -> Candidates:
         """The resolved incidents and the maintenance of one (service, region) in the window, in

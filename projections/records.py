@@ -7,10 +7,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from domain.credit import ContractFacts, LineStep, TermsVersion, plain_decimal
-from domain.downtime import IncidentFacts, MaintenanceFacts
+from domain.downtime import IncidentFacts, MaintenanceFacts, exact_seconds
 from domain.terms import Subscription, Terms
 
 
@@ -149,9 +150,9 @@ class LineRow:
             line.subscription.service,
             line.subscription.region,
             line.subscription.monthly_fee_minor,
-            plain_decimal(Decimal(line.measured_micros).scaleb(-6)),
-            plain_decimal(Decimal(line.month_micros).scaleb(-6)),
-            plain_decimal(line.downtime.downtime_seconds),
+            seconds_text(line.measured_micros),
+            seconds_text(line.month_micros),
+            seconds_text(line.downtime.downtime_micros),
             line.tier.uptime_text,
             str(line.tier.credit_percent),  # as the contract writes it
             line.fee_minor,
@@ -160,6 +161,23 @@ class LineRow:
 
     def doc(self) -> dict[str, Any]:
         return dict(self.__dict__)
+
+    def json(self) -> str:
+        """The stored document (every field is a string or an integer)."""
+        return _line_json(self)
+
+
+@lru_cache(maxsize=65536)
+def _line_json(row: LineRow) -> str:
+    """Cached: contracts sharing a subscription, window and downtime store the same document."""
+    return json.dumps(row.__dict__, sort_keys=True, separators=(",", ":"))
+
+
+@lru_cache(maxsize=65536)
+def seconds_text(micros: int | Decimal) -> str:
+    """Microseconds as exact seconds in the stored form ("3600", "2419.2"); cached, since every
+    contract sharing a window or a downtime asks for the same figure."""
+    return plain_decimal(exact_seconds(micros))
 
 
 def line_rows(lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:

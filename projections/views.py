@@ -467,7 +467,7 @@ class SQLCreditsView(CreditsView):
                     line.region,
                     p.customer_id,
                     line.downtime_seconds,
-                    dumps(line.doc()),
+                    line.json(),
                 )
                 for p in present
                 for line in p.lines

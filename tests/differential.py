@@ -31,14 +31,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from domain.application import APPLICATION_NAME, CreditsApplication
-from domain.calendar import Month, to_micros
+from domain.calendar import Month, months_between, to_micros
+from domain.credit import compute_period
 from domain.errors import DomainError
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
-from projections.model import CreditsModel
+from projections.model import FOREVER, CreditsModel
 from projections.queries import credits_document
 from projections.readers import ModelReader, SQLReader
+from projections.records import line_rows
 from projections.runner import recorded_events, replay
 from projections.stores import new_application, open_view, store_env
 from projections.views import CreditsView, MemoryCreditsView, SQLCreditsView
@@ -64,8 +66,14 @@ instants = st.builds(
 durations = st.builds(lambda minutes: timedelta(minutes=minutes), st.integers(1, 40 * 24 * 60))
 regions = st.lists(st.sampled_from(REGIONS), max_size=2, unique=True)
 customers = st.lists(st.sampled_from(CUSTOMERS), max_size=1, unique=True)
+# the same tiers written otherwise: every figure is the same, and the answers show each
+# contract's credit percent as that contract writes it (the pricing caches share by value)
+TIERS_WRITTEN_OTHERWISE = tuple(
+    CreditTier(Decimal(f"{t.below_percent}0"), Decimal(f"{t.credit_percent}.0")) for t in TIERS
+)
 terms = st.builds(
-    lambda degraded, cap: Terms(TIERS, Decimal(degraded), 48, cap),
+    lambda tiers, degraded, cap: Terms(tiers, Decimal(degraded), 48, cap),
+    st.sampled_from((TIERS, TIERS_WRITTEN_OTHERWISE)),
     st.sampled_from(("0", "0.5", "1")),
     st.sampled_from(
         (None, AnnualCap(amount_minor=30000), AnnualCap(amount_minor=0), AnnualCap(percent_of_annual_fees=Decimal("5")))
@@ -540,6 +548,25 @@ class LiveVersusReplay(RuleBasedStateMachine):
         fresh = replay(self.app, upto=position or None).model if position else CreditsModel()
         difference = first_difference(model_rows(stored), model_rows(fresh))
         assert not difference, f"after position {position}: {difference}"
+
+    @invariant()
+    def stored_periods_equal_the_plain_rules(self) -> None:
+        """The fast path (candidates, downtime and tiers shared across contracts) against the
+        plain one: each contract-month computed alone from every fact, as the explanation does."""
+        fresh = replay(self.app).model
+        resolved = [i for i in fresh.incidents.values() if i.ended_at is not None]
+        maintenance = list(fresh.maintenance.values())
+        for c in fresh.contracts.values():
+            for month in months_between(Month(2025, 1), Month(2026, 1)):
+                step = compute_period(c, month, resolved, maintenance, FOREVER)
+                row = fresh.periods.get((c.contract_id, str(month)))
+                if step is None or all(line.downtime.downtime_micros == 0 for line in step.lines):
+                    assert row is None, f"{c.contract_id} {month}: stored {row}, plain rules: no downtime"
+                    continue
+                assert row is not None, f"{c.contract_id} {month}: not stored, plain rules: {step.credit_minor}"
+                assert (row.lines, row.credit_minor) == (line_rows(step.lines), step.credit_minor), (
+                    f"{c.contract_id} {month}: stored {row}, plain rules {line_rows(step.lines)}"
+                )
 
     @invariant()
     def answers_at_the_head_equal_a_replay(self) -> None:

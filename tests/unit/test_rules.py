@@ -7,8 +7,8 @@ from decimal import Decimal
 from fractions import Fraction
 
 from domain.calendar import Month, contract_year_start, local_midnight, month_window, zone
-from domain.credit import decimal_places, round_half_up
-from domain.terms import AnnualCap, Subscription
+from domain.credit import decimal_places, round_half_up, tier_for
+from domain.terms import AnnualCap, CreditTier, Subscription
 from tests.helpers import Scenario, terms, utc
 
 
@@ -154,3 +154,18 @@ def test_rounding_is_half_up_and_display_keeps_six_places() -> None:
     assert decimal_places(Fraction(100), 6) == "100.000000"
     assert decimal_places(Fraction(99865410495, 10**9), 6) == "99.865410"
     assert decimal_places(Fraction(Decimal("99.9999995")), 6) == "100.000000"
+
+
+def test_tiers_of_equal_value_written_otherwise_each_show_their_own_credit_percent() -> None:
+    """The tier choice is shared by value across contracts; the percent shown is the contract's own."""
+    plain = (CreditTier(Decimal("99.9"), Decimal("10")), CreditTier(Decimal("99"), Decimal("25")))
+    written = (CreditTier(Decimal("99.90"), Decimal("10.0")), CreditTier(Decimal("99.0"), Decimal("25.00")))
+    month = 30 * 86400 * 10**6
+    one_hour = Decimal(3600 * 10**6)
+    a, b = tier_for(month, one_hour, plain), tier_for(month, one_hour, written)
+    assert (a.tier_index, b.tier_index) == (0, 0)
+    assert (str(a.credit_percent), str(b.credit_percent)) == ("10", "10.0")
+    assert a.uptime_percent == b.uptime_percent == Fraction(100) - Fraction(100, 720)
+    assert a.uptime_text == "99.861111"
+    none = tier_for(month, Decimal(0), written)
+    assert (none.tier_index, str(none.credit_percent)) == (None, "0")
