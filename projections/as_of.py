@@ -10,7 +10,9 @@ customer's periods depend on nothing else, so the answer equals a replay of the 
 
 from __future__ import annotations
 
+import json
 from collections import OrderedDict
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -19,8 +21,10 @@ from eventsourcing.persistence import StoredEvent, Tracking
 
 from domain.application import APPLICATION_NAME
 from domain.calendar import to_micros
+from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.model import CreditsModel
+from projections.records import incident_from_doc, maintenance_from_doc
 from projections.views import MemoryCreditsView, SQLCreditsView
 
 COLUMNS = "position, originator_id, originator_version, topic, state"
@@ -42,15 +46,44 @@ def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known
             for s in (e.subscriptions or ())
         }
     )
-    if services:
-        marks = ", ".join("?" for _ in services)
-        rows = view.select(
-            f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'service' AND scope_key IN ({marks}) AND known_from <= ?",
-            (*services, until),
-        )
-        events.update((r["position"], _decoded(view, mapper, r)) for r in rows)
     events.update(_ledger_facts(view, mapper, until))
-    return _replayed(events)
+    return _replayed(events, _states_at(view, services, until))
+
+
+def _states_at(view: SQLCreditsView, services: list[str], until: int) -> list[IncidentFacts | MaintenanceFacts]:
+    """The incidents and maintenance windows of these services as known at `until`: each one's
+    state after the last of its facts known then (the state the projection filed with it)."""
+    if not services:
+        return []
+    marks = ", ".join("?" for _ in services)
+    rows = view.select(
+        f"SELECT position, originator_id FROM v_facts WHERE scope = 'service' AND scope_key IN ({marks}) "
+        "AND known_from <= ?",
+        (*services, until),
+    )
+    last: dict[str, int] = {}
+    for r in rows:
+        if r["position"] > last.get(r["originator_id"], 0):
+            last[r["originator_id"]] = r["position"]
+    return _states(view, sorted(last.values()))
+
+
+def _states(view: SQLCreditsView, positions: list[int]) -> list[IncidentFacts | MaintenanceFacts]:
+    """The states filed at these positions (parsed once per process: a filed state never changes)."""
+    cache: OrderedDict[int, IncidentFacts | MaintenanceFacts] | None = getattr(view, "states_after", None)
+    if cache is None:
+        cache = OrderedDict()
+        view.states_after = cache  # type: ignore[attr-defined]
+    missing = [p for p in positions if p not in cache]
+    for start in range(0, len(missing), 500):
+        some = missing[start : start + 500]
+        marks = ", ".join("?" for _ in some)
+        for r in view.select(f"SELECT position, topic, state_after FROM v_facts WHERE position IN ({marks})", some):
+            doc = json.loads(r["state_after"])
+            cache[int(r["position"])] = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+    while len(cache) > DECODED_LIMIT:
+        cache.popitem(last=False)
+    return [cache[p] for p in positions]
 
 
 def ledger_model_at(view: SQLCreditsView, mapper: Any, known_at: datetime) -> CreditsModel:
@@ -65,18 +98,27 @@ def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[i
     return [(r["position"], _decoded(view, mapper, r)) for r in rows]
 
 
-def _replayed(events: dict[int, Any]) -> CreditsModel:
-    """These facts, in log order, through the projection's own code, into a model in memory."""
+def _replayed(events: dict[int, Any], states: Sequence[IncidentFacts | MaintenanceFacts] = ()) -> CreditsModel:
+    """These facts, in log order, through the projection's own code, into a model in memory,
+    with these incidents and maintenance windows as they stand; every period is computed once,
+    at the end, from the final facts (as a full replay does)."""
     memory = MemoryCreditsView()
-    memory.model.record_log = False
-    last = max(events, default=0)
-    memory.latest_position = lambda: last
+    model = memory.model
+    model.record_log = False
+    model.deferred = True  # every fact only notes what it reaches; `flush` computes
+    beyond = max(events, default=0) + 1
+    memory.latest_position = lambda: beyond  # never at the head: no commit flushes
     memory.batch_limit, memory.batch_seconds = 2**62, float("inf")
     projection = CreditsProjection(memory)
     for position in sorted(events):
         projection.process_event(events[position], Tracking(APPLICATION_NAME, position))
-    memory.model.flush()
-    return memory.model
+    for state in states:  # after the facts: no fact refers to them by id
+        if isinstance(state, IncidentFacts):
+            model.load_incident(state)
+        else:
+            model.load_maintenance(state)
+    model.flush()
+    return model
 
 
 # Facts never change, so a decoded fact can serve every later answer from the same store:

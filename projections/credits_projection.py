@@ -25,7 +25,7 @@ from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
 from domain.webhook import Webhook
 from projections.audit import fact_json, mapper, next_link
-from projections.records import ClaimRow, FactRow, instant_text
+from projections.records import ClaimRow, FactRow, dumps, incident_doc, instant_text, maintenance_doc
 from projections.views import CreditsView
 
 # The @event decorator makes these classes; named here so the handlers can be registered.
@@ -71,29 +71,41 @@ class CreditsProjection(Projection[CreditsView]):
         # what a failure names (projections/blocking.py)
         self.view.current = (tracking.notification_id, type(domain_event).__qualname__, str(domain_event.originator_id))
         model = self.view.model
-        if model.record_log:
-            stored = self._encode(domain_event)
-            if model.chain_head[0] < tracking.notification_id:
-                fact = fact_json(tracking.notification_id, stored)
-                model.put_link(tracking.notification_id, next_link(model.chain_head[1], fact))
-            scope, key = self._scope(domain_event)
-            recorded_at = to_micros(domain_event.timestamp)
-            model.log_time = max(model.log_time, recorded_at)
-            model.put_fact(
-                FactRow(
-                    tracking.notification_id,
-                    recorded_at,
-                    model.log_time,
-                    scope,
-                    key,
-                    str(stored.originator_id),
-                    stored.originator_version,
-                    stored.topic,
-                    stored.state.decode("utf-8"),
-                )
-            )
+        if not model.record_log:
+            self._apply(domain_event)
+            self.view.commit(tracking)
+            return
+        stored = self._encode(domain_event)
+        if model.chain_head[0] < tracking.notification_id:
+            fact = fact_json(tracking.notification_id, stored)
+            model.put_link(tracking.notification_id, next_link(model.chain_head[1], fact))
+        scope, key = self._scope(domain_event)
         self._apply(domain_event)
+        recorded_at = to_micros(domain_event.timestamp)
+        model.log_time = max(model.log_time, recorded_at)
+        model.put_fact(
+            FactRow(
+                tracking.notification_id,
+                recorded_at,
+                model.log_time,
+                scope,
+                key,
+                str(stored.originator_id),
+                stored.originator_version,
+                stored.topic,
+                stored.state.decode("utf-8"),
+                self._state_after(domain_event) if scope == "service" else None,
+            )
+        )
         self.view.commit(tracking)
+
+    def _state_after(self, e: Any) -> str:
+        """The incident's or maintenance window's whole state now that this fact is applied."""
+        model = self.view.model
+        name = self._ids()[e.originator_id]
+        if isinstance(e, Incident.Event):
+            return dumps(incident_doc(model.incidents[name]))
+        return dumps(maintenance_doc(model.maintenance[name]))
 
     def _scope(self, e: Any) -> tuple[str, str]:
         """What a fact can reach: a customer (contracts, claims), a service (incidents,

@@ -19,8 +19,17 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
-from domain.calendar import Month, Window, contract_year_start, from_micros, local_date, months_between, to_micros
+from domain.calendar import (
+    Month,
+    Window,
+    contract_year_start,
+    local_date,
+    months_between,
+    to_micros,
+    zone,
+)
 from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
@@ -45,8 +54,13 @@ FOREVER = to_micros(datetime(9999, 1, 1, tzinfo=UTC))
 Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
 
 
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DAY = 86_400_000_000
+
+
 def utc_month_index(micros: int) -> int:
-    d = from_micros(micros)
+    """year * 12 + month - 1 of the UTC day the instant falls on (integer arithmetic, exact)."""
+    d = date.fromordinal(_EPOCH_ORDINAL + micros // _DAY)
     return d.year * 12 + d.month - 1
 
 
@@ -520,7 +534,13 @@ def _within(c: ContractFacts, months: set[Month]) -> set[Month]:
     return {m for m in months if m >= first and (last is None or m <= last)}
 
 
-def _local_months(c: ContractFacts, start: int, end: int) -> set[Month]:
+def _local_months(c: ContractFacts, start: int, end: int) -> frozenset[Month]:
     """The months of the contract's time zone that [start, end) overlaps (unclipped)."""
-    tz = c.tz
-    return set(months_between(Month.of(local_date(start, tz)), Month.of(local_date(end - 1, tz))))
+    return _months_in_zone(c.timezone, start, end)
+
+
+@lru_cache(maxsize=131072)
+def _months_in_zone(timezone: str, start: int, end: int) -> frozenset[Month]:
+    """Cached: every contract of a time zone asks the same for each incident."""
+    tz = zone(timezone)
+    return frozenset(months_between(Month.of(local_date(start, tz)), Month.of(local_date(end - 1, tz))))

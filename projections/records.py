@@ -228,6 +228,10 @@ class FactRow:
     originator_version: int
     topic: str
     state: str
+    # an incident's or a maintenance window's whole state once this fact is applied (JSON of
+    # incident_doc / maintenance_doc), None for other facts: "as known at T" loads the last
+    # state of each instead of replaying every fact of its service (projections/as_of.py)
+    state_after: str | None = None
 
 
 @dataclass(frozen=True)

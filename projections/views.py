@@ -112,7 +112,8 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS v_facts (
         position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL, known_from BIGINT NOT NULL,
         scope TEXT NOT NULL, scope_key TEXT NOT NULL,
-        originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, state TEXT NOT NULL)""",
+        originator_id TEXT NOT NULL, originator_version BIGINT NOT NULL, topic TEXT NOT NULL, state TEXT NOT NULL,
+        state_after TEXT)""",
     "CREATE INDEX IF NOT EXISTS v_facts_scope ON v_facts (scope, scope_key, position)",
     "CREATE INDEX IF NOT EXISTS v_facts_known ON v_facts (known_from)",
     "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
@@ -133,7 +134,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 4: v_facts.known_from: "known at T" is a prefix of the log (issue 16).
 # 5: v_runs, the billing runs.
 # 6: v_incidents docs carry the incident's title (the console's incident list, issue 16).
-MODEL_VERSION = "6"
+# 7: v_facts.state_after: each incident's and maintenance window's state after each of its facts.
+MODEL_VERSION = "7"
 
 LEDGER_COLUMNS = (
     "seq",
@@ -543,7 +545,7 @@ class SQLCreditsView(CreditsView):
         else:
             c.executemany(sql("INSERT INTO v_chain VALUES (?, ?)"), ch.chain)
         c.executemany(
-            sql("INSERT INTO v_facts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING"),
+            sql("INSERT INTO v_facts VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (position) DO NOTHING"),
             [tuple(f.__dict__.values()) for f in (model.all_facts if everything else ch.facts)],
         )
         claims = model.claims.keys() if everything else ch.claims

@@ -31,7 +31,8 @@ def _world(service: CreditsService, seed: int) -> None:
     app = service.app
     open_ids: list[tuple[str, datetime]] = []
     incidents: list[str] = []
-    for n in range(40):
+    maintenance: list[str] = []
+    for n in range(80):
         roll = rnd.random()
         try:
             if n < 4 or roll < 0.12:
@@ -78,6 +79,7 @@ def _world(service: CreditsService, seed: int) -> None:
                 )
             elif roll < 0.85:
                 start = BASE + timedelta(hours=rnd.randint(0, 120 * 24))
+                maintenance.append(f"m{n}")
                 app.announce_maintenance(
                     maintenance_id=f"m{n}",
                     service=rnd.choice(SERVICES),
@@ -99,18 +101,33 @@ def _world(service: CreditsService, seed: int) -> None:
                     app.acknowledge_entry(
                         entry_id=str(entry["entry_id"]), invoice_id=f"inv{n}", applied_at=datetime.now(UTC)
                     )
+            elif roll < 0.93 and maintenance:
+                app.cancel_maintenance(maintenance_id=rnd.choice(maintenance), request_id=f"mc{n}")
+            elif roll < 0.95 and incidents:
+                iid = rnd.choice(incidents)
+                if rnd.random() < 0.5:
+                    app.classify_incident(incident_id=iid, request_id=f"k{n}", cause="force_majeure", reason="r")
+                else:
+                    app.retract_incident(incident_id=iid, request_id=f"t{n}", reason="r")
             elif incidents:
+                start = BASE + timedelta(hours=rnd.randint(0, 120 * 24))
                 app.correct_incident(
                     incident_id=rnd.choice(incidents),
                     request_id=f"c{n}",
                     reason="r",
-                    changes={"severity": rnd.choice(("outage", "degraded"))},
+                    changes=rnd.choice(
+                        (
+                            {"severity": rnd.choice(("outage", "degraded"))},
+                            {"started_at": start, "ended_at": start + timedelta(minutes=rnd.randint(1, 5000))},
+                            {"regions": rnd.choice(([], ["us"]))},
+                        )
+                    ),
                 )
         except DomainError:
             pass
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5])
 def test_as_of_from_one_customers_facts_equals_a_replay_of_the_whole_log(store_url: str, seed: int) -> None:
     service = CreditsService(store_url)
     _world(service, seed)
