@@ -14,11 +14,13 @@ from projections.service import CreditsService
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
 
 
-def get_service(request: Request) -> CreditsService:
+# The dependencies do no I/O: as coroutines they run on the event loop, not each in a thread of
+# the pool (three thread hops per request otherwise; docs/performance.md).
+async def get_service(request: Request) -> CreditsService:
     return request.app.state.service  # type: ignore[no-any-return]
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -29,7 +31,7 @@ def require(*roles: str) -> Callable[..., str]:
     """A dependency answering the caller's role, or 401/403."""
     allowed = {"admin", *roles}
 
-    def check(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    async def check(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
         keys: list[ApiKey] = request.app.state.keys
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": "Bearer"})
