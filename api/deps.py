@@ -31,7 +31,9 @@ def require(*roles: str) -> Callable[..., str]:
     """A dependency answering the caller's role, or 401/403."""
     allowed = {"admin", *roles}
 
-    async def check(request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+    async def check(
+        request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+    ) -> str:
         keys: list[ApiKey] = request.app.state.keys
         if credentials is None or credentials.scheme.lower() != "bearer":
             raise HTTPException(401, "an API key is required", headers={"WWW-Authenticate": "Bearer"})

@@ -19,6 +19,7 @@ from domain.calendar import (
     from_micros,
     local_date,
     local_midnight,
+    month_window,
     months_between,
     to_micros,
 )
@@ -96,11 +97,17 @@ def contract_months(c: ContractFacts, first: Month, last: Month, now: int) -> li
     """The months in [first, last] in which the contract has a period at `now`."""
     start = max(first, Month.of(c.starts_on))
     end = last if c.ends_on is None else min(last, Month.of(c.ends_on))
-    out = []
-    for m in months_between(start, end) if start <= end else []:
-        windows = period_window(c, m)
-        if windows is not None and windows[0].start <= now:
-            out.append(m)
+    out: list[Month] = []
+    if start > end:
+        return out
+    tz = c.tz
+    for m in months_between(start, end):
+        if month_window(m, tz).start > now:
+            break  # not begun at `now`, and neither is any later month
+        # between its first and last month a contract is active in the whole month
+        if m in (start, end) and period_window(c, m) is None:
+            continue
+        out.append(m)
     return out
 
 
@@ -265,8 +272,16 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
         credit, granted, currencies = totals.get(c.customer_id, (0, 0, set()))
         currencies.add(c.currency)
         live = bool(affecting_open_incidents(shared, c))
-        stored = {m: r for (_, m), r in reader.period_amounts(contract_id=c.contract_id).items()} if live else {}
-        figures = ContractFigures(shared, c, stored if live else in_range.get(c.contract_id, {}), now)
+        if not live:  # the stored amounts are the answer's own (ContractFigures.period and grant)
+            amounts = in_range.get(c.contract_id, {})
+            for found in (amounts.get(str(m)) for m in months):
+                if found is not None:
+                    credit += found.credit_minor
+                    granted += found.granted_minor
+            totals[c.customer_id] = (credit, granted, currencies)
+            continue
+        stored = {m: r for (_, m), r in reader.period_amounts(contract_id=c.contract_id).items()}
+        figures = ContractFigures(shared, c, stored, now)
         for month in months:
             if str(month) not in figures.stored and month not in figures.live:
                 continue  # no downtime: credit 0, nothing granted
