@@ -128,7 +128,17 @@ def local_date(micros: int, tz: ZoneInfo) -> date:
     return from_micros(micros).astimezone(tz).date()
 
 
+_EPOCH_ORDINAL = EPOCH.date().toordinal()
+_DAY = 86_400 * MICROS
+
+
 def month_of_instant(micros: int, tz: ZoneInfo) -> Month:
+    """The month of the zone's calendar in which the instant falls. An instant more than a day
+    from both ends of its UTC month is in that month in every zone (a zone's offset is always
+    less than a day), so only instants near a month's end need the zone's rules."""
+    utc_day = date.fromordinal(_EPOCH_ORDINAL + micros // _DAY)
+    if 1 < utc_day.day < 28:
+        return Month(utc_day.year, utc_day.month)
     return Month.of(local_date(micros, tz))
 
 

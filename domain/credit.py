@@ -261,7 +261,10 @@ def _of_pair(
         return hit[2]  # type: ignore[return-value]
     mine = [i for i in incidents if i.service == service and (not i.regions or region in i.regions)]
     mine_m = [m for m in maintenance if m.service == service and (not m.regions or region in m.regions)]
-    facts_key = (tuple(i.incident_id for i in mine), tuple(m.maintenance_id for m in mine_m))
+    # these lists stand for their facts in the downtime memo's keys: identical lists are the
+    # same objects (the callers share them), and the memo keeps them alive, so their identities
+    # are never reused while it lives (hashing every id would cost as much as the facts)
+    facts_key = ("facts", id(mine), id(mine_m))
     found = (mine, mine_m, facts_key, any(i.customers or i.excluded_customers for i in mine))
     memo[key] = (incidents, maintenance, found)
     return found

@@ -37,7 +37,7 @@ def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known
         f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'customer' AND scope_key = ? AND known_from <= ?",
         (customer_id, until),
     )
-    events = {r["position"]: _decoded(view, mapper, r) for r in own}
+    events: dict[int, Any] = {r["position"]: _decoded(view, mapper, r) for r in own}
     services = sorted(
         {
             s["service"]
@@ -46,8 +46,9 @@ def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known
             for s in (e.subscriptions or ())
         }
     )
+    contracts = {e.contract_id for e in events.values() if type(e) in (ContractSigned,)}
     events.update(_ledger_facts(view, mapper, until))
-    return _replayed(events, _states_at(view, services, until))
+    return _replayed(events, _states_at(view, services, until), contracts)
 
 
 def _states_at(view: SQLCreditsView, services: list[str], until: int) -> list[IncidentFacts | MaintenanceFacts]:
@@ -98,13 +99,19 @@ def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[i
     return [(r["position"], _decoded(view, mapper, r)) for r in rows]
 
 
-def _replayed(events: dict[int, Any], states: Sequence[IncidentFacts | MaintenanceFacts] = ()) -> CreditsModel:
+def _replayed(
+    events: dict[int, Any],
+    states: Sequence[IncidentFacts | MaintenanceFacts] = (),
+    contracts: set[str] | None = None,
+) -> CreditsModel:
     """These facts, in log order, through the projection's own code, into a model in memory,
-    with these incidents and maintenance windows as they stand; every period is computed once,
+    with these incidents and maintenance windows as they stand, and the ledger of `contracts`
+    only (when given: one customer's); every period is computed once,
     at the end, from the final facts (as a full replay does)."""
     memory = MemoryCreditsView()
     model = memory.model
     model.record_log = False
+    model.contracts_kept = contracts  # the ledger's entries of these contracts alone (None: all)
     model.deferred = True  # every fact only notes what it reaches; `flush` computes
     beyond = max(events, default=0) + 1
     memory.latest_position = lambda: beyond  # never at the head: no commit flushes

@@ -19,16 +19,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import lru_cache
 
 from domain.calendar import (
     Month,
     Window,
     contract_year_start,
     local_date,
+    month_of_instant,
     months_between,
     to_micros,
-    zone,
 )
 from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
@@ -157,6 +156,9 @@ class CreditsModel:
         # query-time replays (as of an instant) need neither the chain nor the fact index
         self.record_log = True
         self.log_time = 0  # the latest recorded time of any fact so far (FactRow.known_from)
+        # a replay for some contracts only (one customer as of an instant): the ledger keeps their
+        # entries and billed months alone (a run's own row, its counts and sums, stays whole)
+        self.contracts_kept: set[str] | None = None
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
         self.changes = Changes()
@@ -261,7 +263,7 @@ class CreditsModel:
                 reached = set()
                 for inc in self._incidents_of_service(service):
                     if inc.ended_at is not None:
-                        reached |= _local_months(c, inc.started_at, inc.ended_at)
+                        reached.update(_local_months(c, inc.started_at, inc.ended_at))
                 by_service_zone[key] = reached
             months |= _within(c, reached)
         if since is not None:
@@ -301,7 +303,7 @@ class CreditsModel:
             if months is None:
                 months = set()
                 for start, end in spans:
-                    months |= _local_months(c, start, end)
+                    months.update(_local_months(c, start, end))
                 local_months[c.timezone] = months
             self._recompute(c, _within(c, months))
 
@@ -346,18 +348,25 @@ class CreditsModel:
             run_id, len(self.runs) + 1, month, issued_at, len(entries), len(covered), tuple(sorted(left)), totals
         )
         self.changes.runs.add(run_id)
+        kept = self.contracts_kept
         for e in entries:
+            if kept is not None and e["contract_id"] not in kept:
+                continue
             row = ledger_row(run_id, issued_at, e)
             entry_id = str(row["entry_id"])
             self.ledger[entry_id] = row
             self.changes.ledger.add(entry_id)
         for key in covered:
             contract_id, month = key.split("|")
+            if kept is not None and contract_id not in kept:
+                continue
             if (contract_id, month) not in self.billed:
                 self.billed[(contract_id, month)] = run_id
                 self.changes.billed.add((contract_id, month))
 
     def put_acknowledgement(self, entry_id: str, invoice_id: str, applied_at: str) -> None:
+        if self.contracts_kept is not None and entry_id not in self.ledger:
+            return  # an entry of a contract this replay leaves out
         self.ledger[entry_id] = {**self.ledger[entry_id], "invoice_id": invoice_id, "applied_at": applied_at}
         self.changes.ledger.add(entry_id)
 
@@ -534,13 +543,7 @@ def _within(c: ContractFacts, months: set[Month]) -> set[Month]:
     return {m for m in months if m >= first and (last is None or m <= last)}
 
 
-def _local_months(c: ContractFacts, start: int, end: int) -> frozenset[Month]:
+def _local_months(c: ContractFacts, start: int, end: int) -> list[Month]:
     """The months of the contract's time zone that [start, end) overlaps (unclipped)."""
-    return _months_in_zone(c.timezone, start, end)
-
-
-@lru_cache(maxsize=131072)
-def _months_in_zone(timezone: str, start: int, end: int) -> frozenset[Month]:
-    """Cached: every contract of a time zone asks the same for each incident."""
-    tz = zone(timezone)
-    return frozenset(months_between(Month.of(local_date(start, tz)), Month.of(local_date(end - 1, tz))))
+    tz = c.tz
+    return months_between(month_of_instant(start, tz), month_of_instant(end - 1, tz))

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from domain.calendar import Month, contract_year_start, local_midnight, month_window, zone
+from hypothesis import given
+from hypothesis import strategies as st
+
+from domain.calendar import (
+    Month,
+    contract_year_start,
+    local_date,
+    local_midnight,
+    month_of_instant,
+    month_window,
+    to_micros,
+    zone,
+)
 from domain.credit import decimal_places, round_half_up, tier_for
 from domain.terms import AnnualCap, CreditTier, Subscription
 from tests.helpers import Scenario, terms, utc
@@ -169,3 +181,23 @@ def test_tiers_of_equal_value_written_otherwise_each_show_their_own_credit_perce
     assert a.uptime_text == "99.861111"
     none = tier_for(month, Decimal(0), written)
     assert (none.tier_index, str(none.credit_percent)) == (None, "0")
+
+
+# any instant, and instants within two days of a UTC month's start (where zones disagree)
+_INSTANTS = st.integers(to_micros(datetime(1970, 1, 1, tzinfo=UTC)), to_micros(datetime(2100, 1, 1, tzinfo=UTC)))
+_NEAR_A_MONTHS_START = st.builds(
+    lambda year, month, offset: to_micros(datetime(year, month, 1, tzinfo=UTC)) + offset,
+    st.integers(1971, 2099),
+    st.integers(1, 12),
+    st.integers(-2 * 86_400 * 10**6, 2 * 86_400 * 10**6),
+)
+
+
+@given(
+    _INSTANTS | _NEAR_A_MONTHS_START,
+    st.sampled_from(("UTC", "Pacific/Kiritimati", "Etc/GMT+12", "America/St_Johns", "Asia/Kathmandu", "Europe/Berlin")),
+)
+def test_the_month_of_an_instant_is_the_zones_calendar_month(micros: int, name: str) -> None:
+    """The shortcut (the UTC month, away from its ends) against the zone's own rules."""
+    tz = zone(name)
+    assert month_of_instant(micros, tz) == Month.of(local_date(micros, tz))
