@@ -126,6 +126,13 @@ class _TimeIndex:
             found |= self.open.get((service, r), set())
         return found
 
+    def resolved_months(self, service: str) -> set[int]:
+        """The UTC months (utc_month_index) in which a resolved incident of the service lies."""
+        found: set[int] = set()
+        for r in self.regions.get(service, set()):
+            found.update(m for m, ids in self.buckets.get((service, r), {}).items() if ids)
+        return found
+
     def all_of(self, service: str) -> set[str]:
         found = self.unresolved(service)
         for r in self.regions.get(service, set()):
@@ -250,21 +257,23 @@ class CreditsModel:
         self._recompute(c, self._contract_months(c, since, {}))
 
     def _contract_months(
-        self, c: ContractFacts, since: date | None, by_service_zone: dict[tuple[str, str], set[Month]]
+        self, c: ContractFacts, since: date | None, by_service: dict[str, frozenset[Month]]
     ) -> set[Month]:
         """The months a contract's (new) terms can change: those stored, and those any resolved
-        incident of its services reaches, from `since` on. `by_service_zone` shares the
-        incidents' local months between contracts of one time zone."""
+        incident of its services may reach, from `since` on. A superset is safe (a month without
+        downtime stores no row), so the UTC months the incidents touch are taken with the month on
+        either side (a zone's calendar is never a month away from UTC's): no time zone arithmetic
+        per incident. `by_service` shares them between contracts."""
         months: set[Month] = set(Month.parse(m) for m in self.periods_by_contract.get(c.contract_id, ()))
         for service in _services(c):
-            key = (service, c.timezone)
-            reached = by_service_zone.get(key)
+            reached = by_service.get(service)
             if reached is None:
-                reached = set()
-                for inc in self._incidents_of_service(service):
-                    if inc.ended_at is not None:
-                        reached.update(_local_months(c, inc.started_at, inc.ended_at))
-                by_service_zone[key] = reached
+                reached = frozenset(
+                    Month(index // 12, index % 12 + 1)
+                    for touched in self._incident_index.resolved_months(service)
+                    for index in (touched - 1, touched, touched + 1)
+                )
+                by_service[service] = reached
             months |= _within(c, reached)
         if since is not None:
             months = {m for m in months if m >= Month.of(since)}
@@ -419,10 +428,10 @@ class CreditsModel:
     def flush(self, only: Callable[[ContractFacts, Month], bool] | None = None) -> None:
         """Compute every period deferred during a replay (those that `only` keeps, if given)."""
         self.deferred = True  # the notes below only mark months
-        by_service_zone: dict[tuple[str, str], set[Month]] = {}
+        by_service: dict[str, frozenset[Month]] = {}
         for cid, since in sorted(self._dirty_contracts.items()):
             c = self.contracts[cid]
-            self._dirty[cid] |= self._contract_months(c, since, by_service_zone)
+            self._dirty[cid] |= self._contract_months(c, since, by_service)
         for scope, spans in sorted(self._dirty_spans.items(), key=repr):
             self._recompute_reached(scope, spans)
         self._dirty_contracts, self._dirty_spans = {}, defaultdict(set)
@@ -537,7 +546,7 @@ def _services(c: ContractFacts) -> set[str]:
     return {s.service for s in _subscriptions(c)}
 
 
-def _within(c: ContractFacts, months: set[Month]) -> set[Month]:
+def _within(c: ContractFacts, months: Iterable[Month]) -> set[Month]:
     """The months of the set in which the contract is active (from its first month to its last)."""
     first, last = Month.of(c.starts_on), None if c.ends_on is None else Month.of(c.ends_on)
     return {m for m in months if m >= first and (last is None or m <= last)}
