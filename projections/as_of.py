@@ -33,11 +33,9 @@ COLUMNS = "position, originator_id, originator_version, topic, state"
 def customer_model_at(view: SQLCreditsView, mapper: Any, customer_id: str, known_at: datetime) -> CreditsModel:
     """The read model of `customer_id` as known at `known_at` (other customers left out)."""
     until = to_micros(known_at)
-    own = view.select(
-        f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'customer' AND scope_key = ? AND known_from <= ?",
-        (customer_id, until),
+    events: dict[int, Any] = dict(
+        _facts(view, mapper, "scope = 'customer' AND scope_key = ? AND known_from <= ?", (customer_id, until))
     )
-    events: dict[int, Any] = {r["position"]: _decoded(view, mapper, r) for r in own}
     services = sorted(
         {
             s["service"]
@@ -66,25 +64,30 @@ def _states_at(view: SQLCreditsView, services: list[str], until: int) -> list[In
     for r in rows:
         if r["position"] > last.get(r["originator_id"], 0):
             last[r["originator_id"]] = r["position"]
-    return _states(view, sorted(last.values()))
+    return _states(view, sorted((p, o) for o, p in last.items()))
 
 
-def _states(view: SQLCreditsView, positions: list[int]) -> list[IncidentFacts | MaintenanceFacts]:
-    """The states filed at these positions (parsed once per process: a filed state never changes)."""
-    cache: OrderedDict[int, IncidentFacts | MaintenanceFacts] | None = getattr(view, "states_after", None)
+def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[IncidentFacts | MaintenanceFacts]:
+    """The states filed at these positions by these streams (parsed once per process: a filed
+    state never changes; the stream is checked, so a store rebuilt from another log is re-read)."""
+    cache: OrderedDict[int, tuple[str, IncidentFacts | MaintenanceFacts]] | None = getattr(view, "states_after", None)
     if cache is None:
         cache = OrderedDict()
         view.states_after = cache  # type: ignore[attr-defined]
-    missing = [p for p in positions if p not in cache]
+    missing = [p for p, stream in filed if cache.get(p, ("",))[0] != stream]
     for start in range(0, len(missing), 500):
         some = missing[start : start + 500]
         marks = ", ".join("?" for _ in some)
-        for r in view.select(f"SELECT position, topic, state_after FROM v_facts WHERE position IN ({marks})", some):
+        for r in view.select(
+            f"SELECT position, originator_id, state_after FROM v_facts WHERE position IN ({marks})", some
+        ):
             doc = json.loads(r["state_after"])
-            cache[int(r["position"])] = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+            state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+            cache[int(r["position"])] = (r["originator_id"], state)
+    found = [cache[p][1] for p, _ in filed]
     while len(cache) > DECODED_LIMIT:
         cache.popitem(last=False)
-    return [cache[p] for p in positions]
+    return found
 
 
 def ledger_model_at(view: SQLCreditsView, mapper: Any, known_at: datetime) -> CreditsModel:
@@ -95,8 +98,7 @@ def ledger_model_at(view: SQLCreditsView, mapper: Any, known_at: datetime) -> Cr
 
 
 def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[int, Any]]:
-    rows = view.select(f"SELECT {COLUMNS} FROM v_facts WHERE scope = 'ledger' AND known_from <= ?", (until,))
-    return [(r["position"], _decoded(view, mapper, r)) for r in rows]
+    return _facts(view, mapper, "scope = 'ledger' AND known_from <= ?", (until,))
 
 
 def _replayed(
@@ -134,23 +136,36 @@ def _replayed(
 DECODED_LIMIT = 200_000
 
 
-def _decoded(view: SQLCreditsView, mapper: Any, row: Any) -> Any:
+def _facts(view: SQLCreditsView, mapper: Any, where: str, params: tuple[Any, ...]) -> list[tuple[int, Any]]:
+    """The facts of v_facts matching `where`, decoded, in log order. Their stream and version are
+    read first, and the stored bytes only of those not decoded yet (a billing run's fact holds
+    every entry it issued: megabytes that a cached answer need not read again)."""
     cache: OrderedDict[int, Any] | None = getattr(view, "decoded_facts", None)
     if cache is None:
         cache = OrderedDict()
         view.decoded_facts = cache  # type: ignore[attr-defined]
-    position = int(row["position"])
-    event = cache.get(position)
-    if (
-        event is None
-        or str(event.originator_id) != row["originator_id"]
-        or event.originator_version != row["originator_version"]
-    ):
-        event = _decode(mapper, row)
-        cache[position] = event
-        if len(cache) > DECODED_LIMIT:
-            cache.popitem(last=False)
-    return event
+    rows = view.select(
+        f"SELECT position, originator_id, originator_version FROM v_facts WHERE {where} ORDER BY position", params
+    )
+
+    def known(r: Any) -> bool:
+        event = cache.get(int(r["position"]))
+        return (
+            event is not None
+            and str(event.originator_id) == r["originator_id"]
+            and event.originator_version == r["originator_version"]
+        )
+
+    missing = [int(r["position"]) for r in rows if not known(r)]
+    for start in range(0, len(missing), 500):
+        some = missing[start : start + 500]
+        marks = ", ".join("?" for _ in some)
+        for r in view.select(f"SELECT {COLUMNS} FROM v_facts WHERE position IN ({marks})", some):
+            cache[int(r["position"])] = _decode(mapper, r)
+    found = [(int(r["position"]), cache[int(r["position"])]) for r in rows]
+    while len(cache) > DECODED_LIMIT:
+        cache.popitem(last=False)
+    return found
 
 
 def _decode(mapper: Any, row: Any) -> Any:

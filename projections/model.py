@@ -91,13 +91,16 @@ class _TimeIndex:
         return [(service, r) for r in (regions or ("*",))]
 
     def add(self, key: str, service: str, regions: tuple[str, ...], start: int, end: int | None) -> None:
+        months = () if end is None else range(utc_month_index(start), utc_month_index(end - 1) + 1)
+        known = self.regions[service]
         for k in self._keys(service, regions):
-            self.regions[service].add(k[1])
+            known.add(k[1])
             if end is None:
                 self.open[k].add(key)
                 continue
-            for m in range(utc_month_index(start), utc_month_index(end - 1) + 1):
-                self.buckets[k][m].add(key)
+            by_month = self.buckets[k]
+            for m in months:
+                by_month[m].add(key)
 
     def remove(self, key: str, service: str, regions: tuple[str, ...], start: int, end: int | None) -> None:
         for k in self._keys(service, regions):

@@ -116,6 +116,8 @@ DDL = [
         state_after TEXT)""",
     "CREATE INDEX IF NOT EXISTS v_facts_scope ON v_facts (scope, scope_key, position)",
     "CREATE INDEX IF NOT EXISTS v_facts_known ON v_facts (known_from)",
+    # what an as-of answer reads of its services' facts, from the index alone (projections/as_of.py)
+    "CREATE INDEX IF NOT EXISTS v_facts_reach ON v_facts (scope, scope_key, known_from, position, originator_id)",
     "CREATE TABLE IF NOT EXISTS v_meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
     # console sessions ended by signing out, until they would have expired (every worker checks)
     "CREATE TABLE IF NOT EXISTS console_signed_out (session_id TEXT PRIMARY KEY, expires_at DOUBLE PRECISION NOT NULL)",
