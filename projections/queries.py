@@ -260,8 +260,14 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     for claim in reader.claims():
         if str(first) <= claim.month <= str(last):
             filed[claim.customer_id] = filed.get(claim.customer_id, 0) + 1
+    # Every zone has begun every month before `now`'s UTC month (a zone is less than a day off
+    # UTC): their stored amounts are summed by the store. Later months may not have begun in a
+    # contract's zone: row by row.
+    settled = min(last, Month.of(from_micros(now).date()).plus(-1))
+    sums = reader.period_sums(str(first), str(settled)) if first <= settled else {}
+    unsettled = months_between(max(first, settled.next()), last)
     in_range: dict[str, dict[str, PeriodRow]] = defaultdict(dict)
-    for (contract_id, key), row in reader.period_amounts({str(m) for m in months_between(first, last)}).items():
+    for (contract_id, key), row in reader.period_amounts({str(m) for m in unsettled}).items():
         in_range[contract_id][key] = row
     shared = _OpenIncidentsOnce(reader)
     totals: dict[str, tuple[int, int, set[str]]] = {}
@@ -272,9 +278,14 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
         credit, granted, currencies = totals.get(c.customer_id, (0, 0, set()))
         currencies.add(c.currency)
         live = bool(affecting_open_incidents(shared, c))
-        if not live:  # the stored amounts are the answer's own (ContractFigures.period and grant)
+        if not live:
+            # The stored amounts are the answer's own (ContractFigures.period and grant). A period
+            # is stored only for a month in which its contract is active, so the settled months'
+            # rows all count; the others count if they have begun in the contract's zone.
+            settled_credit, settled_granted = sums.get(c.contract_id, (0, 0))
+            credit, granted = credit + settled_credit, granted + settled_granted
             amounts = in_range.get(c.contract_id, {})
-            for found in (amounts.get(str(m)) for m in months):
+            for found in (amounts.get(str(m)) for m in months if m > settled):
                 if found is not None:
                     credit += found.credit_minor
                     granted += found.granted_minor

@@ -30,6 +30,7 @@ class Reader(Protocol):
     def period_amounts(
         self, months: set[str] | None = None, contract_id: str | None = None
     ) -> dict[tuple[str, str], PeriodRow]: ...
+    def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]: ...
     def customers(self) -> list[str]: ...
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]: ...
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]: ...
@@ -84,6 +85,15 @@ class ModelReader:
                 for m in self.model.periods_by_contract.get(contract_id, set())
             }
         return {k: replace(p, lines=()) for k, p in self.model.periods.items() if months is None or k[1] in months}
+
+    def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]:
+        """Per contract, the credit and the grant of its stored periods in months first..last."""
+        sums: dict[str, tuple[int, int]] = {}
+        for (contract_id, month), p in self.model.periods.items():
+            if first <= month <= last:
+                credit, granted = sums.get(contract_id, (0, 0))
+                sums[contract_id] = (credit + p.credit_minor, granted + p.granted_minor)
+        return sums
 
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
         ids = self.model.contracts_by_customer.get(customer_id, set())
@@ -179,6 +189,15 @@ class SQLReader:
     def all_contracts(self) -> list[ContractFacts]:
         rows = self.view.select("SELECT doc FROM v_contracts ORDER BY contract_id")
         return [contract_from_doc(json.loads(r["doc"])) for r in rows]
+
+    def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]:
+        """Per contract, the credit and the grant of its stored periods in months first..last."""
+        rows = self.view.select(
+            "SELECT contract_id, SUM(credit_minor) AS credit, SUM(granted_minor) AS granted FROM v_periods "
+            "WHERE month >= ? AND month <= ? GROUP BY contract_id",
+            (first, last),
+        )
+        return {r["contract_id"]: (int(r["credit"]), int(r["granted"])) for r in rows}
 
     def period_amounts(
         self, months: set[str] | None = None, contract_id: str | None = None
