@@ -317,7 +317,7 @@ class CreditsModel:
                 for start, end in spans:
                     months.update(_local_months(c, start, end))
                 local_months[c.timezone] = months
-            self._recompute(c, _within(c, months))
+            self._recompute(c, _within(c, months), terms_changed=False)
 
     def _contracts_in_scope(self, service: str, regions: tuple[str, ...], customers: tuple[str, ...]) -> set[str]:
         if regions:
@@ -437,13 +437,15 @@ class CreditsModel:
             self._dirty[cid] |= self._contract_months(c, since, by_service)
         for scope, spans in sorted(self._dirty_spans.items(), key=repr):
             self._recompute_reached(scope, spans)
+        changed = set(self._dirty_contracts)  # their own facts changed: every year re-granted
         self._dirty_contracts, self._dirty_spans = {}, defaultdict(set)
         dirty, self._dirty = self._dirty, defaultdict(set)
         self.deferred = False
         self._forget()
         for cid in sorted(dirty):
             c = self.contracts[cid]
-            self._recompute(c, dirty[cid] if only is None else {m for m in dirty[cid] if only(c, m)})
+            months = dirty[cid] if only is None else {m for m in dirty[cid] if only(c, m)}
+            self._recompute(c, months, terms_changed=cid in changed)
 
     def _drop_inactive_periods(self, c: ContractFacts) -> None:
         """A contract whose dates changed may have left stored periods outside its active time."""
@@ -458,7 +460,11 @@ class CreditsModel:
         for year_start in sorted(touched):
             self._allocate(c, year_start)
 
-    def _recompute(self, c: ContractFacts, months: set[Month]) -> None:
+    def _recompute(self, c: ContractFacts, months: set[Month], terms_changed: bool = True) -> None:
+        """Recompute these months of the contract and re-grant the contract years they touch.
+        When the contract's own facts are unchanged (`terms_changed` False: an incident or a
+        maintenance window changed), a year whose months all keep their credit keeps its grants
+        (the allocation is a function of the year's credits and the contract's cap alone)."""
         if not months:
             return
         if self.deferred:
@@ -494,7 +500,8 @@ class CreditsModel:
                 self.periods[key] = row
                 self.periods_by_contract[cid].add(str(month))
                 self.changes.periods.add(key)
-            touched_years.add(year_start)
+            if terms_changed or old is None or (old.year_start, old.credit_minor) != (year_start, row.credit_minor):
+                touched_years.add(year_start)
         for year_start in sorted(touched_years):
             self._allocate(c, year_start)
 

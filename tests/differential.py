@@ -71,13 +71,14 @@ customers = st.lists(st.sampled_from(CUSTOMERS), max_size=1, unique=True)
 TIERS_WRITTEN_OTHERWISE = tuple(
     CreditTier(Decimal(f"{t.below_percent}0"), Decimal(f"{t.credit_percent}.0")) for t in TIERS
 )
+caps = st.sampled_from(
+    (None, AnnualCap(amount_minor=30000), AnnualCap(amount_minor=0), AnnualCap(percent_of_annual_fees=Decimal("5")))
+)
 terms = st.builds(
     lambda tiers, degraded, cap: Terms(tiers, Decimal(degraded), 48, cap),
     st.sampled_from((TIERS, TIERS_WRITTEN_OTHERWISE)),
     st.sampled_from(("0", "0.5", "1")),
-    st.sampled_from(
-        (None, AnnualCap(amount_minor=30000), AnnualCap(amount_minor=0), AnnualCap(percent_of_annual_fees=Decimal("5")))
-    ),
+    caps,
 )
 subscriptions = st.lists(
     st.builds(Subscription, st.sampled_from(SERVICES), st.sampled_from(REGIONS), st.sampled_from((100000, 7))),
@@ -195,6 +196,7 @@ class LiveVersusReplay(RuleBasedStateMachine):
         self.batch_limit = 20_000
         self.n = 0
         self.contracts: dict[str, str] = {}  # contract id -> customer id
+        self.signed: dict[str, tuple[date, Terms]] = {}  # contract id -> its first day and terms
         self.open: list[str] = []
         self.incidents: list[str] = []
         self.maintenance: list[str] = []
@@ -253,6 +255,7 @@ class LiveVersusReplay(RuleBasedStateMachine):
             subscriptions=subscriptions,
         )
         self.contracts[contract_id] = customer
+        self.signed[contract_id] = (starts_on, terms)
         self._follow()
 
     @precondition(lambda self: self.contracts)
@@ -277,6 +280,24 @@ class LiveVersusReplay(RuleBasedStateMachine):
                 effective_from=effective_from,
                 terms=terms,
                 subscriptions=subscriptions,
+            )
+        )
+        self._follow()
+
+    @precondition(lambda self: self.contracts)
+    @rule(data=st.data(), cap=caps)
+    def amend_the_cap_alone(self, data: st.DataObject, cap: AnnualCap | None) -> None:
+        """The signed terms again from the first day, with another annual cap: no month's credit
+        changes, every grant may (the contract years must be re-granted all the same)."""
+        contract_id = data.draw(st.sampled_from(sorted(self.signed)))
+        starts_on, signed = self.signed[contract_id]
+        self._try(
+            lambda: self.app.amend_contract(
+                contract_id=contract_id,
+                request_id=self._id("r"),
+                effective_from=starts_on,
+                terms=Terms(signed.credit_tiers, signed.degraded_weight, signed.maintenance_notice_hours, cap),
+                subscriptions=None,
             )
         )
         self._follow()
