@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from eventsourcing.persistence import StoredEvent, Tracking
 
@@ -70,10 +72,7 @@ def _states_at(view: SQLCreditsView, services: list[str], until: int) -> list[In
 def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[IncidentFacts | MaintenanceFacts]:
     """The states filed at these positions by these streams (parsed once per process: a filed
     state never changes; the stream is checked, so a store rebuilt from another log is re-read)."""
-    cache: OrderedDict[int, tuple[str, IncidentFacts | MaintenanceFacts]] | None = getattr(view, "states_after", None)
-    if cache is None:
-        cache = OrderedDict()
-        view.states_after = cache  # type: ignore[attr-defined]
+    cache = _caches(view).states
     missing = [p for p, stream in filed if cache.get(p, ("",))[0] != stream]
     for start in range(0, len(missing), 500):
         some = missing[start : start + 500]
@@ -130,6 +129,25 @@ def _replayed(
     return model
 
 
+@dataclass
+class _Cached:
+    """What a store's as-of answers keep between requests: decoded facts and parsed states."""
+
+    facts: OrderedDict[int, Any] = field(default_factory=OrderedDict)
+    states: OrderedDict[int, tuple[str, IncidentFacts | MaintenanceFacts]] = field(default_factory=OrderedDict)
+
+
+_CACHES: WeakKeyDictionary[SQLCreditsView, _Cached] = WeakKeyDictionary()
+
+
+def _caches(view: SQLCreditsView) -> _Cached:
+    """The caches of this view (one per store), gone with it."""
+    found = _CACHES.get(view)
+    if found is None:
+        found = _CACHES[view] = _Cached()
+    return found
+
+
 # Facts never change, so a decoded fact can serve every later answer from the same store:
 # decoding is about half the cost of an as-of answer. Kept per view (one per store), bounded
 # (the oldest dropped first), and checked against the row's stream and version.
@@ -140,10 +158,7 @@ def _facts(view: SQLCreditsView, mapper: Any, where: str, params: tuple[Any, ...
     """The facts of v_facts matching `where`, decoded, in log order. Their stream and version are
     read first, and the stored bytes only of those not decoded yet (a billing run's fact holds
     every entry it issued: megabytes that a cached answer need not read again)."""
-    cache: OrderedDict[int, Any] | None = getattr(view, "decoded_facts", None)
-    if cache is None:
-        cache = OrderedDict()
-        view.decoded_facts = cache  # type: ignore[attr-defined]
+    cache = _caches(view).facts
     rows = view.select(
         f"SELECT position, originator_id, originator_version FROM v_facts WHERE {where} ORDER BY position", params
     )
