@@ -8,30 +8,12 @@ from dataclasses import dataclass, field, replace
 
 from domain.calendar import Month, months_between
 from domain.credit import ContractFacts, period_window
-from domain.downtime import IncidentFacts
 from domain.errors import StateError
 from domain.ledger import Figure
-from projections.queries import ContractFigures
+from projections.queries import ContractFigures, OpenIncidentsOnce
 from projections.readers import Reader
 from projections.recheck import Mismatch, fresh_model, year_of
 from projections.views import LEDGER_COLUMNS
-
-
-class _CachedOpen:
-    """A reader whose unresolved-incident answers are asked once per run."""
-
-    def __init__(self, reader: Reader) -> None:
-        self._reader = reader
-        self._open: dict[tuple[str, ...], list[IncidentFacts]] = {}
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._reader, name)
-
-    def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
-        key = tuple(sorted(services))
-        if key not in self._open:
-            self._open[key] = self._reader.open_incidents(services)
-        return self._open[key]
 
 
 @dataclass(frozen=True)
@@ -49,7 +31,7 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
 
     Every figure comes from a fresh computation from the facts (projections/recheck.py), not
     from the stored periods; a stored period that disagrees is reported in `mismatches`."""
-    cached = _CachedOpen(reader)
+    cached = OpenIncidentsOnce(reader)
     contracts: dict[str, ContractFacts] = {c.contract_id: c for c in reader.all_contracts()}
     # billing started with the earliest month any run was made for: every ended period from
     # then up to `month` that no run covered yet is issued now (RULES.md, Billing)
@@ -79,7 +61,7 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
         f = figures_of.get(c.contract_id)
         if f is None:
             rows = {k: fresh.periods[(c.contract_id, k)] for k in fresh.periods_by_contract.get(c.contract_id, set())}
-            f = ContractFigures(cached, c, rows, now)  # type: ignore[arg-type]
+            f = ContractFigures(cached, c, rows, now)
             figures_of[c.contract_id] = f
         p = f.period(m)
         if p is None:

@@ -10,7 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from domain.calendar import (
     Month,
@@ -46,7 +46,16 @@ class PeriodFigures:
         return "open" if self.open_incident or now < self.month_window.end else "closed"
 
 
-def affecting_open_incidents(reader: Reader, c: ContractFacts) -> list[IncidentFacts]:
+class LiveFacts(Protocol):
+    """What the live figures of a contract read: the unresolved incidents and the candidates of
+    a month (a Reader has them; the claims report shares the unresolved ones between contracts)."""
+
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]: ...
+    def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]: ...
+    def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]: ...
+
+
+def affecting_open_incidents(reader: LiveFacts, c: ContractFacts) -> list[IncidentFacts]:
     """Unresolved incidents that count for at least one of the contract's subscriptions."""
     services = {s.service for s in _subscriptions(c)}
     everything = Window(-(2**62), 2**62)
@@ -60,7 +69,7 @@ def affecting_open_incidents(reader: Reader, c: ContractFacts) -> list[IncidentF
     ]
 
 
-def compute_live(reader: Reader, c: ContractFacts, month: Month, now: int) -> PeriodStep | None:
+def compute_live(reader: LiveFacts, c: ContractFacts, month: Month, now: int) -> PeriodStep | None:
     windows = period_window(c, month)
     if windows is None:
         return None
@@ -114,7 +123,7 @@ def contract_months(c: ContractFacts, first: Month, last: Month, now: int) -> li
 class ContractFigures:
     """Every period and contract year of one contract, as known to the reader at `now`."""
 
-    def __init__(self, reader: Reader, c: ContractFacts, stored: dict[str, PeriodRow], now: int) -> None:
+    def __init__(self, reader: LiveFacts, c: ContractFacts, stored: dict[str, PeriodRow], now: int) -> None:
         self.reader = reader
         self.c = c
         self.stored = stored
@@ -269,7 +278,7 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     in_range: dict[str, dict[str, PeriodRow]] = defaultdict(dict)
     for (contract_id, key), row in reader.period_amounts({str(m) for m in unsettled}).items():
         in_range[contract_id][key] = row
-    shared = _OpenIncidentsOnce(reader)
+    shared = OpenIncidentsOnce(reader)
     totals: dict[str, tuple[int, int, set[str]]] = {}
     for c in reader.all_contracts():
         months = contract_months(c, first, last, now)
@@ -321,8 +330,9 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     }
 
 
-class _OpenIncidentsOnce:
-    """A reader whose unresolved incidents are read once for every contract of a report."""
+class OpenIncidentsOnce:
+    """The live facts of a reader, its unresolved incidents read once for every contract of a
+    report or a billing run."""
 
     def __init__(self, reader: Reader) -> None:
         self._reader = reader
@@ -333,8 +343,11 @@ class _OpenIncidentsOnce:
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
         return [i for s in sorted(services) for i in self._open.get(s, [])]
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._reader, name)
+    def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]:
+        return self._reader.incidents_for(service, window)
+
+    def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]:
+        return self._reader.maintenance_for(service, window)
 
 
 def _active(c: ContractFacts) -> Window:
