@@ -102,7 +102,6 @@ class Window:
 
 
 @lru_cache(maxsize=1 << 16)
-@lru_cache(maxsize=1 << 16)
 def month_window(month: Month, tz: ZoneInfo) -> Window:
     """Step 1: local midnight on the 1st to local midnight on the next 1st (real elapsed time)."""
     return Window(

@@ -119,9 +119,11 @@ class CreditsProjection(Projection[CreditsView]):
             return "customer", model.contracts[ids[e.originator_id]].customer_id
         if kind in (IncidentOpened, MaintenanceAnnounced):
             return "service", e.service
-        if e.originator_id in ids and ids[e.originator_id] in model.incidents:
+        # by the fact's class, not by which table holds its name: an incident and a maintenance
+        # window may share one (each id is its own stream)
+        if isinstance(e, Incident.Event):
             return "service", model.incidents[ids[e.originator_id]].service
-        if e.originator_id in ids and ids[e.originator_id] in model.maintenance:
+        if isinstance(e, Maintenance.Event):
             return "service", model.maintenance[ids[e.originator_id]].service
         if isinstance(e, Webhook.Event):
             return "webhook", e.originator_id.hex  # reaches no figure: never replayed for one

@@ -136,7 +136,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 4: v_facts.known_from: "known at T" is a prefix of the log (issue 16).
 # 5: v_runs, the billing runs.
 # 6: v_incidents docs carry the incident's title (the console's incident list, issue 16).
-# 7: v_facts.state_after: each incident's and maintenance window's state after each of its facts.
+# 7: v_facts.state_after: each incident's and maintenance window's state after each of its facts;
+#    a maintenance window's facts filed under its own service when an incident shares its id.
 MODEL_VERSION = "7"
 
 LEDGER_COLUMNS = (
