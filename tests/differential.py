@@ -317,7 +317,10 @@ class LiveVersusReplay(RuleBasedStateMachine):
         customers=customers,
         severity=st.sampled_from(("outage", "outage", "degraded")),
         started_at=instants,
-        duration=st.none() | durations,
+        # mostly resolved when recorded: stored rows count resolved incidents only, and the
+        # harness must reach months with credits (and their grants) often; the rest are
+        # resolved later by `resolve`
+        duration=st.one_of(st.none(), durations, durations),
         cause=st.sampled_from(("provider", "provider", "provider", "force_majeure")),
     )
     def open_incident(
