@@ -19,6 +19,7 @@ from projections.queries import credits_document
 from projections.readers import ModelReader, SQLReader
 from projections.runner import catch_up, recorded_events, replay
 from projections.service import CreditsService
+from tests.helpers import Scenario
 from tests.helpers_billing import bill_at
 
 CUSTOMERS = ("a", "b", "c")
@@ -168,29 +169,13 @@ def test_a_maintenance_window_and_an_incident_may_share_an_id(store_url: str) ->
     incident's service, and a customer's as-of answer never saw the cancellation)."""
     service = CreditsService(store_url)
     app = service.app
-    tiers = (CreditTier(Decimal("99.9"), Decimal("10")),)
-    app.sign_contract(
-        contract_id="k1",
-        customer_id="a",
-        customer_name="A",
-        timezone="UTC",
-        starts_on=date(2025, 1, 1),
-        ends_on=None,
-        currency="USD",
-        terms=Terms(tiers, Decimal("0"), 48, None),
-        subscriptions=(Subscription("compute", "eu", 100000),),
-    )
-    t = datetime(2025, 3, 10, tzinfo=UTC)
-    hours = timedelta(hours=3)
-    app.open_incident(
-        incident_id="i0", service="compute", regions=[], severity="outage", started_at=t, ended_at=t + hours
-    )
+    world = Scenario(app).contract()  # compute/eu
+    t, hours = datetime(2025, 3, 10, tzinfo=UTC), timedelta(hours=3)
+    world.incident(t, t + hours)
     app.announce_maintenance(
         maintenance_id="x1", service="compute", regions=[], starts_at=t, ends_at=t + hours, announced_at=t - 40 * hours
     )
-    app.open_incident(
-        incident_id="x1", service="storage", regions=[], severity="outage", started_at=t, ended_at=t + hours
-    )
+    world.incident(t, t + hours, incident_id="x1", service="storage")
     app.cancel_maintenance(maintenance_id="x1", request_id="c1")
     catch_up(app, service.view)
     at = datetime.now(UTC)
