@@ -131,13 +131,18 @@ _EPOCH_ORDINAL = EPOCH.date().toordinal()
 _DAY = 86_400 * MICROS
 
 
+def utc_day(micros: int) -> date:
+    """The UTC calendar day of an instant (integer arithmetic, exact)."""
+    return date.fromordinal(_EPOCH_ORDINAL + micros // _DAY)
+
+
 def month_of_instant(micros: int, tz: ZoneInfo) -> Month:
     """The month of the zone's calendar in which the instant falls. An instant more than a day
     from both ends of its UTC month is in that month in every zone (a zone's offset is always
     less than a day), so only instants near a month's end need the zone's rules."""
-    utc_day = date.fromordinal(_EPOCH_ORDINAL + micros // _DAY)
-    if 1 < utc_day.day < 28:
-        return Month(utc_day.year, utc_day.month)
+    day = utc_day(micros)
+    if 1 < day.day < 28:
+        return Month(day.year, day.month)
     return Month.of(local_date(micros, tz))
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -74,18 +74,12 @@ def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[Incident
     state never changes; the stream is checked, so a store rebuilt from another log is re-read)."""
     cache = _caches(view).states
     missing = [p for p, stream in filed if cache.get(p, ("",))[0] != stream]
-    for start in range(0, len(missing), 500):
-        some = missing[start : start + 500]
-        marks = ", ".join("?" for _ in some)
-        for r in view.select(
-            f"SELECT position, originator_id, state_after FROM v_facts WHERE position IN ({marks})", some
-        ):
-            doc = json.loads(r["state_after"])
-            state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
-            cache[int(r["position"])] = (r["originator_id"], state)
+    for r in _rows_at(view, "position, originator_id, state_after", missing):
+        doc = json.loads(r["state_after"])
+        state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+        cache[int(r["position"])] = (r["originator_id"], state)
     found = [cache[p][1] for p, _ in filed]
-    while len(cache) > DECODED_LIMIT:
-        cache.popitem(last=False)
+    _bound(cache)
     return found
 
 
@@ -172,15 +166,25 @@ def _facts(view: SQLCreditsView, mapper: Any, where: str, params: tuple[Any, ...
         )
 
     missing = [int(r["position"]) for r in rows if not known(r)]
-    for start in range(0, len(missing), 500):
-        some = missing[start : start + 500]
-        marks = ", ".join("?" for _ in some)
-        for r in view.select(f"SELECT {COLUMNS} FROM v_facts WHERE position IN ({marks})", some):
-            cache[int(r["position"])] = _decode(mapper, r)
+    for r in _rows_at(view, COLUMNS, missing):
+        cache[int(r["position"])] = _decode(mapper, r)
     found = [(int(r["position"]), cache[int(r["position"])]) for r in rows]
+    _bound(cache)
+    return found
+
+
+def _rows_at(view: SQLCreditsView, columns: str, positions: list[int]) -> Iterator[Any]:
+    """These columns of the v_facts rows at these positions, 500 positions per query."""
+    for start in range(0, len(positions), 500):
+        some = positions[start : start + 500]
+        marks = ", ".join("?" for _ in some)
+        yield from view.select(f"SELECT {columns} FROM v_facts WHERE position IN ({marks})", some)
+
+
+def _bound(cache: OrderedDict[int, Any]) -> None:
+    """Drop the oldest entries beyond DECODED_LIMIT."""
     while len(cache) > DECODED_LIMIT:
         cache.popitem(last=False)
-    return found
 
 
 def _decode(mapper: Any, row: Any) -> Any:

@@ -28,6 +28,7 @@ from domain.calendar import (
     month_of_instant,
     months_between,
     to_micros,
+    utc_day,
 )
 from domain.cap import allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
@@ -53,13 +54,9 @@ FOREVER = to_micros(datetime(9999, 1, 1, tzinfo=UTC))
 Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
 
 
-_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
-_DAY = 86_400_000_000
-
-
 def utc_month_index(micros: int) -> int:
-    """year * 12 + month - 1 of the UTC day the instant falls on (integer arithmetic, exact)."""
-    d = date.fromordinal(_EPOCH_ORDINAL + micros // _DAY)
+    """year * 12 + month - 1 of the UTC day the instant falls on."""
+    d = utc_day(micros)
     return d.year * 12 + d.month - 1
 
 
