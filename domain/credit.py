@@ -252,12 +252,13 @@ def _of_pair(
 ) -> tuple[list[IncidentFacts], list[MaintenanceFacts], tuple[object, ...], bool]:
     """The candidates of the subscription's service and region, the ids that key the downtime
     memo, and whether any candidate names customers. The same candidate lists are handed to
-    every contract sharing a window, so this is worked out once per list and pair (the lists
-    are kept in the entry and compared by identity: a new list never meets an old result)."""
+    every contract sharing a window, so this is worked out once per list and pair, keyed by the
+    lists' identities (the entry keeps the lists alive, so no other list can take their ids
+    while the memo lives)."""
     service, region = subscription.service, subscription.region
     key = ("of_pair", id(incidents), id(maintenance), service, region)
     hit = memo.get(key)
-    if hit is not None and hit[0] is incidents and hit[1] is maintenance:
+    if hit is not None:
         return hit[2]  # type: ignore[return-value]
     mine = [i for i in incidents if i.service == service and (not i.regions or region in i.regions)]
     mine_m = [m for m in maintenance if m.service == service and (not m.regions or region in m.regions)]
