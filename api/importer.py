@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from api.commands import run_import_line
 from api.schemas import IMPORT_KINDS, Body
-from domain.application import CreditsApplication, Unit
+from domain.application import CreditsApplication, SavedAggregates, Unit
 from domain.errors import DomainError
 
 CHUNK = 500
@@ -53,7 +53,8 @@ def import_lines(
     or a concurrent writer), the chunk's lines are replayed one by one with full checks."""
     report = ImportReport()
     chunk: list[tuple[int, str, Body | None, str | None]] = []  # line, kind, body, parse error
-    unit = Unit(app, optimistic_creates=True)
+    saved = SavedAggregates()
+    unit = Unit(app, optimistic_creates=True, saved=saved)
     outcomes: list[tuple[int, bool | None, str | None]] = []  # line, created, error
 
     def settle(results: list[tuple[int, bool | None, str | None]]) -> None:
@@ -74,6 +75,7 @@ def import_lines(
                 app.save_unit(unit)
             settle(outcomes)
         except IntegrityError:
+            saved.forget()  # some may be stale, or hold this chunk's unsaved facts
             for number, kind, body, parse_error in chunk:
                 if body is None:
                     settle([(number, None, parse_error)])
@@ -86,7 +88,7 @@ def import_lines(
                 settle([(number, result.created, None)])
         chunk.clear()
         outcomes.clear()
-        unit = Unit(app, optimistic_creates=True)
+        unit = Unit(app, optimistic_creates=True, saved=saved)
 
     for number, text in enumerate(lines, start=1):
         report.lines = number

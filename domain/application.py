@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, TypeVar
@@ -53,15 +53,20 @@ class Recorded:
 class Unit:
     """The aggregates touched by one or more commands, saved together."""
 
-    def __init__(self, app: CreditsApplication, optimistic_creates: bool = False) -> None:
+    def __init__(
+        self, app: CreditsApplication, optimistic_creates: bool = False, saved: SavedAggregates | None = None
+    ) -> None:
         self.app = app
         self.pending: dict[UUID, Aggregate] = {}
         # Bulk import: assume a created id is new; the store's uniqueness check refuses the
         # whole save if not, and the caller then replays its commands one by one.
         self.optimistic_creates = optimistic_creates
+        self.saved = saved
 
     def get(self, cls: type[A], aggregate_id: UUID, creating: bool = False) -> A | None:
         found = self.pending.get(aggregate_id)
+        if found is None and self.saved is not None:
+            found = self.saved.get(aggregate_id)
         if found is not None:
             return found if isinstance(found, cls) else None
         if creating and self.optimistic_creates:
@@ -80,6 +85,35 @@ class Unit:
 
     def add(self, aggregate: Aggregate) -> None:
         self.pending[aggregate.id] = aggregate
+
+    def remember(self, aggregates: dict[UUID, Aggregate]) -> None:
+        if self.saved is not None:
+            self.saved.keep(aggregates.values())
+
+
+class SavedAggregates:
+    """A bulk import's own aggregates as its last successful save left them, so a later line
+    on the same incident or contract needs no read. If another writer records a fact on one
+    meanwhile, the import's save of its next fact is refused (the version is taken); the
+    caller then forgets them all and replays its lines one by one, reading the store.
+    Bounded: the oldest are forgotten first."""
+
+    def __init__(self, limit: int = 20_000) -> None:
+        self.limit = limit
+        self._kept: dict[UUID, Aggregate] = {}
+
+    def get(self, aggregate_id: UUID) -> Aggregate | None:
+        return self._kept.get(aggregate_id)
+
+    def keep(self, aggregates: Iterable[Aggregate]) -> None:
+        for aggregate in aggregates:
+            self._kept.pop(aggregate.id, None)
+            self._kept[aggregate.id] = aggregate
+        while len(self._kept) > self.limit:
+            del self._kept[next(iter(self._kept))]
+
+    def forget(self) -> None:
+        self._kept.clear()
 
 
 class CreditsApplication(Application[UUID]):
@@ -125,7 +159,14 @@ class CreditsApplication(Application[UUID]):
         raise AssertionError("unreachable")  # pragma: no cover
 
     def save_unit(self, unit: Unit) -> int | None:
-        recordings = self.save(*unit.pending.values())
+        """Record the unit's new facts in one insert. The library's `save` would first ask of
+        every aggregate, through runtime protocol checks, whether it is an event (about 18 us
+        each, a fifth of a bulk import's time); a unit holds aggregates only, so their events
+        go to the event store directly, and observers are told as `save` tells them."""
+        events = [e for aggregate in unit.pending.values() for e in aggregate.collect_events()]
+        recordings = self.events.put(events)
+        self._notify(recordings)
+        unit.remember(unit.pending)
         unit.pending.clear()
         return max((r.notification.id for r in recordings), default=None)
 

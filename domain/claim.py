@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -11,13 +11,14 @@ from domain.calendar import Month
 from domain.contract import _require_id
 from domain.errors import InvalidValueError
 from domain.idempotency import fingerprint
+from domain.identity import named_uuid
 from domain.limits import check_month, check_text
 
 CHANNELS = ("email", "phone", "ticket", "chat", "portal", "letter", "other")
 
 
 def claim_uuid(claim_id: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"sla-credits:claim:{claim_id}")
+    return named_uuid("claim", claim_id)
 
 
 class Claim(Aggregate):

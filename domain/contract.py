@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -12,12 +12,13 @@ from domain.calendar import zone
 from domain.credit import ContractFacts, TermsVersion
 from domain.errors import ConflictError, InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.identity import named_uuid
 from domain.limits import check_day, check_id, check_text, check_zone
 from domain.terms import Subscription, Terms, validate_currency, validate_subscriptions, validate_terms
 
 
 def contract_uuid(contract_id: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"sla-credits:contract:{contract_id}")
+    return named_uuid("contract", contract_id)
 
 
 def _require_id(value: str, field: str) -> None:

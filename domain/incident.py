@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -13,6 +13,7 @@ from domain.contract import _require_id, check_request
 from domain.downtime import DEGRADED, FORCE_MAJEURE, OUTAGE, PROVIDER, IncidentFacts
 from domain.errors import InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.identity import named_uuid
 from domain.limits import check_id, check_instant, check_text
 
 SEVERITIES = (OUTAGE, DEGRADED)
@@ -20,7 +21,7 @@ CAUSES = (PROVIDER, FORCE_MAJEURE)
 
 
 def incident_uuid(incident_id: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"sla-credits:incident:{incident_id}")
+    return named_uuid("incident", incident_id)
 
 
 def _names(values: list[str] | tuple[str, ...], field: str) -> tuple[str, ...]:

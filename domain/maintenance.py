@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
@@ -12,11 +12,12 @@ from domain.contract import _require_id, check_request
 from domain.downtime import MaintenanceFacts
 from domain.errors import InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.identity import named_uuid
 from domain.limits import check_id, check_instant
 
 
 def maintenance_uuid(maintenance_id: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"sla-credits:maintenance:{maintenance_id}")
+    return named_uuid("maintenance", maintenance_id)
 
 
 class Maintenance(Aggregate):

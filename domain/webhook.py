@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 import idna
 from eventsourcing.domain import Aggregate, event
@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.contract import _require_id
 from domain.errors import InvalidValueError, StateError
 from domain.idempotency import fingerprint
+from domain.identity import named_uuid
 from domain.limits import check_instant, check_text
 
 EVENT_TYPES = ("ledger.entry.issued", "billing.run.completed", "views.mismatch")
@@ -25,7 +26,7 @@ MAX_URL_LENGTH = 2000
 
 
 def webhook_uuid(webhook_id: str) -> UUID:
-    return uuid5(NAMESPACE_URL, f"sla-credits:webhook:{webhook_id}")
+    return named_uuid("webhook", webhook_id)
 
 
 def ascii_host(host: str) -> str:
