@@ -47,6 +47,17 @@ def operation_id(route: APIRoute) -> str:
     return head + "".join(part.capitalize() for part in rest)
 
 
+def live_projection(settings: Settings) -> LiveProjection:
+    """The projection with its self-check, as the settings say (in the API or its own process)."""
+    return LiveProjection(
+        settings.database_url,
+        settings.projection_batch_seconds,
+        settings.self_check_customers,
+        settings.self_check_pause_seconds,
+        settings.self_check_cpu_share,
+    )
+
+
 def create_app(settings: Settings) -> FastAPI:
     keys = settings.api_key_list()
 
@@ -60,16 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.threads
         service = CreditsService(settings.database_url, pool_size=settings.pool_size)
         service.app.on_recorded.append(metrics.count_recorded)
-        live = (
-            LiveProjection(
-                settings.database_url,
-                settings.projection_batch_seconds,
-                settings.self_check_customers,
-                settings.self_check_pause_seconds,
-            ).start()
-            if settings.run_projection
-            else None
-        )
+        live = live_projection(settings).start() if settings.run_projection else None
         app.state.service = service
         app.state.webhook_store = WebhookStore(service.app)
         app.state.webhook_secrets = Secrets(app.state.webhook_store, settings.webhook_secret_key)

@@ -133,17 +133,12 @@ def _die_with_parent() -> None:
 def project() -> None:
     """Run the projection that keeps the read models (`serve` starts one; a second one waits)."""
     _die_with_parent()
+    from api.app import live_projection
     from api.observability import configure_logging
-    from projections.runner import LiveProjection
 
     settings = _settings()
     configure_logging(settings)
-    live = LiveProjection(
-        settings.database_url,
-        settings.projection_batch_seconds,
-        settings.self_check_customers,
-        settings.self_check_pause_seconds,
-    ).start()
+    live = live_projection(settings).start()
     stop = False
 
     def _stop(*_: object) -> None:

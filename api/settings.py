@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from projections.stores import DEFAULT_URL
@@ -31,6 +32,9 @@ class Settings(BaseSettings):
     # computation from the facts, every self_check_pause_seconds (0 turns it off)
     self_check_customers: int = 20
     self_check_pause_seconds: float = 1.0
+    # ... and the pause after a slice is long enough that the self-check takes at most this share
+    # of one core (0.1: a slice of 0.3 s is followed by 2.7 s of rest)
+    self_check_cpu_share: float = Field(default=0.1, gt=0, le=1)
     # /readyz answers 503 when the oldest fact not yet in the read models is older than this
     ready_max_lag_seconds: float = 10.0
     # `sla-credits migrate` / `serve --migrate`: an owner's URL (default: database_url), and the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -89,7 +90,12 @@ class LiveProjection:
     each restart reloading the view's state from the stored rows."""
 
     def __init__(
-        self, url: str, batch_seconds: float = 10.0, self_check_customers: int = 0, self_check_pause: float = 1.0
+        self,
+        url: str,
+        batch_seconds: float = 10.0,
+        self_check_customers: int = 0,
+        self_check_pause: float = 1.0,
+        self_check_cpu_share: float = 1.0,
     ) -> None:
         self.url = url
         self.batch_seconds = batch_seconds
@@ -99,6 +105,7 @@ class LiveProjection:
         self.ready = threading.Event()
         self.self_check_customers = self_check_customers
         self.self_check_pause = self_check_pause
+        self.self_check_cpu_share = self_check_cpu_share
         self.first_backoff, self.max_backoff = 0.1, 60.0
         self._checker = threading.Thread(target=self._self_check, name="credits-self-check", daemon=True)
 
@@ -109,8 +116,10 @@ class LiveProjection:
         return self
 
     def _self_check(self) -> None:
-        """A slice of customers every `self_check_pause` seconds, once this runner projects."""
-        from projections.self_check import SelfCheck
+        """A slice of customers, then a pause of at least `self_check_pause` seconds and long
+        enough that the checks take no more than their share of one core, once this runner
+        projects."""
+        from projections.self_check import SelfCheck, pause_after
 
         while not self.ready.wait(0.2):
             if self._stop.is_set():
@@ -119,12 +128,14 @@ class LiveProjection:
         assert isinstance(view, SQLCreditsView)
         check = SelfCheck(view, self.self_check_customers)
         while not self._stop.is_set():
+            started = time.perf_counter()
             try:
                 check.step()
             except Exception:
                 log.exception("the self-check failed; trying again")
                 self._stop.wait(5.0)
-            self._stop.wait(self.self_check_pause)
+            spent = time.perf_counter() - started
+            self._stop.wait(pause_after(spent, self.self_check_pause, self.self_check_cpu_share))
         view.datastore.close()  # type: ignore[attr-defined]
 
     def _supervise(self) -> None:

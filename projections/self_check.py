@@ -36,6 +36,15 @@ def last_self_check(view: SQLCreditsView) -> dict[str, Any] | None:
     return state
 
 
+def pause_after(step_seconds: float, pause_seconds: float, cpu_share: float) -> float:
+    """How long to wait after a slice that took `step_seconds`: at least `pause_seconds`, and
+    long enough that checking takes at most `cpu_share` of the time (the projection process
+    shares its machine with the API; on two cores an unpaced self-check took a quarter of one)."""
+    if not 0 < cpu_share <= 1:
+        raise ValueError("cpu_share must be in (0, 1]")
+    return max(pause_seconds, step_seconds * (1 / cpu_share - 1))
+
+
 class SelfCheck:
     """One slice per `step()`; the state survives restarts in its row."""
 
