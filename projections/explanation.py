@@ -8,9 +8,9 @@ from typing import Any
 from domain.calendar import Month, Window, from_micros
 from domain.credit import LineStep, PeriodStep, plain_decimal
 from domain.errors import NotFoundError
-from projections.queries import ContractFigures, compute_live, whole_or_decimal
+from projections.queries import ContractFigures, compute_live
 from projections.readers import Reader
-from projections.records import LineRow
+from projections.records import LineRow, whole_or_decimal
 
 INCIDENT_REASONS = {
     "retracted": "retracted: it never happened",

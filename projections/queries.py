@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from domain.calendar import (
@@ -27,8 +26,8 @@ from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
 from projections.model import _subscriptions
-from projections.readers import Reader
-from projections.records import LineRow, PeriodRow, line_rows
+from projections.readers import Reader, SQLReader
+from projections.records import LineRow, PeriodRow, YearRow, answer_json, line_json, line_rows
 
 
 @dataclass(frozen=True)
@@ -176,25 +175,6 @@ class ContractFigures:
         return (row.granted_minor, row.capped_minor) if row is not None else (0, 0)
 
 
-def whole_or_decimal(text: str) -> int | str:
-    """Seconds as every answer gives them: an integer when whole, else the exact decimal string."""
-    value = Decimal(text)
-    return int(value) if value == value.to_integral_value() else text
-
-
-def line_json(line: LineRow) -> dict[str, Any]:
-    return {
-        "service": line.service,
-        "region": line.region,
-        "measured_seconds": whole_or_decimal(line.measured_seconds),
-        "downtime_seconds": line.downtime_seconds,
-        "uptime_percent": line.uptime_percent,
-        "credit_percent": line.credit_percent,
-        "fee_minor": line.fee_minor,
-        "credit_minor": line.credit_minor,
-    }
-
-
 def credits_document(
     reader: Reader, customer_id: str, first: Month, last: Month, now: int, as_of: datetime | None = None
 ) -> dict[str, Any]:
@@ -213,47 +193,115 @@ def credits_document(
             if p is None:
                 continue
             granted, capped = figures.grant(p)
-            periods.append(
-                {
-                    "contract_id": c.contract_id,
-                    "month": str(month),
-                    "currency": c.currency,
-                    "status": "issued" if (c.contract_id, str(month)) in billed else p.status(now),
-                    "lines": [line_json(line) for line in p.lines],
-                    "credit_minor": p.credit_minor,
-                    "granted_minor": granted,
-                    "capped_minor": capped,
-                    "contract_year_start": p.year_start,
-                }
-            )
+            status = "issued" if (c.contract_id, str(month)) in billed else p.status(now)
+            periods.append(_period_json(c, p, status, granted, capped))
             if p.year_start not in year_starts:
                 year_starts.append(p.year_start)
         for ys in year_starts:
             if figures.year_is_live(ys):
                 a = figures.allocation(ys)
                 totals = (a.cap.cap_minor, a.credit_minor, a.granted_minor, a.capped_minor, a.remaining_minor)
-            elif (row := stored_years.get((c.contract_id, ys))) is not None:
-                totals = (row.cap_minor, row.credit_minor, row.granted_minor, row.capped_minor, row.remaining_minor)
+                years.append(_year_json(c, ys, totals))
             else:
-                cap = cap_for_year(c, date.fromisoformat(ys)).cap_minor
-                totals = (cap, 0, 0, 0, cap)
-            years.append(
-                {
-                    "contract_id": c.contract_id,
-                    "starts_on": ys,
-                    "cap_minor": totals[0],
-                    "credit_minor": totals[1],
-                    "granted_minor": totals[2],
-                    "capped_minor": totals[3],
-                    "remaining_minor": totals[4],
-                }
-            )
+                years.append(_stored_year_json(c, ys, stored_years))
     return {
         "customer_id": customer_id,
         "as_of": None if as_of is None else as_of.isoformat().replace("+00:00", "Z"),
         "periods": periods,
         "contract_years": years,
     }
+
+
+def _period_json(c: ContractFacts, p: PeriodFigures, status: str, granted: int, capped: int) -> dict[str, Any]:
+    return {
+        "contract_id": c.contract_id,
+        "month": str(p.month),
+        "currency": c.currency,
+        "status": status,
+        "lines": [line_json(line) for line in p.lines],
+        "credit_minor": p.credit_minor,
+        "granted_minor": granted,
+        "capped_minor": capped,
+        "contract_year_start": p.year_start,
+    }
+
+
+def _year_json(c: ContractFacts, year_start: str, totals: tuple[int | None, ...]) -> dict[str, Any]:
+    cap, credit, granted, capped, remaining = totals
+    return {
+        "contract_id": c.contract_id,
+        "starts_on": year_start,
+        "cap_minor": cap,
+        "credit_minor": credit,
+        "granted_minor": granted,
+        "capped_minor": capped,
+        "remaining_minor": remaining,
+    }
+
+
+def _stored_year_json(
+    c: ContractFacts, year_start: str, stored_years: dict[tuple[str, str], YearRow]
+) -> dict[str, Any]:
+    """A contract year no unresolved incident reaches: its stored totals (none stored: nothing
+    credited yet, the whole cap remains)."""
+    row = stored_years.get((c.contract_id, year_start))
+    if row is not None:
+        return _year_json(
+            c, year_start, (row.cap_minor, row.credit_minor, row.granted_minor, row.capped_minor, row.remaining_minor)
+        )
+    cap = cap_for_year(c, date.fromisoformat(year_start)).cap_minor
+    return _year_json(c, year_start, (cap, 0, 0, 0, cap))
+
+
+def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Month, now: int) -> bytes | None:
+    """The live credits answer (as_of null) as the API writes it, byte for byte what
+    `credits_document` gives, assembled from the periods' stored parts: one read of the
+    customer's periods in the range, their lines copied as stored, nothing decoded.
+
+    None when an unresolved incident reaches one of the customer's contracts (those months are
+    computed at `now`, by `credits_document`), or when the customer has no contract.
+    tests/integration/test_credits_answer.py compares the two on every customer of random
+    worlds, on both stores."""
+    contracts = reader.contracts_of(customer_id)
+    if not contracts or any(affecting_open_incidents(reader, c) for c in contracts):
+        return None
+    stored = reader.period_answers(customer_id, str(first), str(last))
+    stored_years = reader.years_of(customer_id)
+    billed = reader.billed_of(customer_id)
+    periods: list[str] = []
+    years: list[dict[str, Any]] = []
+    for c in contracts:
+        year_starts: list[str] = []
+        head = f'{{"contract_id":{answer_json(c.contract_id)},"month":"'
+        currency = f'"currency":{answer_json(c.currency)},"status":"'
+        for month in contract_months(c, first, last, now):
+            windows = period_window(c, month)
+            if windows is None or windows[0].start > now:
+                continue  # as ContractFigures.period
+            key = (c.contract_id, str(month))
+            row = stored.get(key)
+            status = "issued" if key in billed else "open" if now < windows[0].end else "closed"
+            if row is None:  # no downtime that month: computed, as ContractFigures.period does
+                step = compute_period(c, month, [], [], now)
+                if step is None:
+                    continue
+                p = _figures(c, step, False)
+                periods.append(answer_json(_period_json(c, p, status, 0, 0)))
+                year_start = p.year_start
+            else:
+                year_start = row.year_start
+                periods.append(
+                    f'{head}{month}",{currency}{status}","lines":{row.lines_answer},'
+                    f'"credit_minor":{row.credit_minor},"granted_minor":{row.granted_minor},'
+                    f'"capped_minor":{row.capped_minor},"contract_year_start":"{year_start}"}}'
+                )
+            if year_start not in year_starts:
+                year_starts.append(year_start)
+        years += [_stored_year_json(c, ys, stored_years) for ys in year_starts]
+    return (
+        f'{{"customer_id":{answer_json(customer_id)},"as_of":null,"periods":[{",".join(periods)}],'
+        f'"contract_years":{answer_json(years)}}}'
+    ).encode()
 
 
 def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: datetime | None = None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from projections.model import CreditsModel
 from projections.records import (
     ClaimRow,
     LineRow,
+    PeriodAnswer,
     PeriodRow,
     RunRow,
     YearRow,
@@ -228,6 +229,20 @@ class SQLReader:
                 r["credit_minor"],
                 r["granted_minor"],
                 r["capped_minor"],
+            )
+            for r in rows
+        }
+
+    def period_answers(self, customer_id: str, first: str, last: str) -> dict[tuple[str, str], PeriodAnswer]:
+        """The customer's stored periods in months first..last, in the credits answer's form."""
+        rows = self.view.select(
+            "SELECT contract_id, month, year_start, credit_minor, granted_minor, capped_minor, lines_answer "
+            "FROM v_periods WHERE customer_id = ? AND month >= ? AND month <= ?",
+            (customer_id, first, last),
+        )
+        return {
+            (r["contract_id"], r["month"]): PeriodAnswer(
+                r["year_start"], r["credit_minor"], r["granted_minor"], r["capped_minor"], r["lines_answer"]
             )
             for r in rows
         }

@@ -173,6 +173,39 @@ def _line_json(row: LineRow) -> str:
     return json.dumps(row.__dict__, sort_keys=True, separators=(",", ":"))
 
 
+def whole_or_decimal(text: str) -> int | str:
+    """Seconds as every answer gives them: an integer when whole, else the exact decimal string."""
+    value = Decimal(text)
+    return int(value) if value == value.to_integral_value() else text
+
+
+def line_json(line: LineRow) -> dict[str, Any]:
+    """A period's line as the credits answer gives it (API.md)."""
+    return {
+        "service": line.service,
+        "region": line.region,
+        "measured_seconds": whole_or_decimal(line.measured_seconds),
+        "downtime_seconds": line.downtime_seconds,
+        "uptime_percent": line.uptime_percent,
+        "credit_percent": line.credit_percent,
+        "fee_minor": line.fee_minor,
+        "credit_minor": line.credit_minor,
+    }
+
+
+def answer_json(value: Any) -> str:
+    """JSON text exactly as the API writes its answers (compact, UTF-8 left as is)."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+
+
+@lru_cache(maxsize=65536)
+def lines_answer(lines: tuple[LineRow, ...]) -> str:
+    """A period's lines as the credits answer writes them, stored with the period so that a live
+    credits answer is read, not rebuilt; cached, since contracts sharing a window and a downtime
+    have the same lines."""
+    return answer_json([line_json(line) for line in lines])
+
+
 @lru_cache(maxsize=65536)
 def seconds_text(micros: int | Decimal) -> str:
     """Microseconds as exact seconds in the stored form ("3600", "2419.2"); cached, since every
@@ -197,6 +230,18 @@ class PeriodRow:
     credit_minor: int
     granted_minor: int
     capped_minor: int
+
+
+@dataclass(frozen=True)
+class PeriodAnswer:
+    """A stored period as the live credits answer needs it: its amounts and its lines already
+    written as the answer writes them (v_periods.lines_answer)."""
+
+    year_start: str
+    credit_minor: int
+    granted_minor: int
+    capped_minor: int
+    lines_answer: str
 
 
 @dataclass(frozen=True)

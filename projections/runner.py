@@ -75,6 +75,7 @@ def rebuild(url: str) -> int:
         memory = replay(app, upto=upto)
         view = open_view(url)
         assert isinstance(view, SQLCreditsView)
+        view.upgrade_model()  # views of an older projection: tables recreated (the chain's links stay)
         recorded = {int(r["position"]): r["link"] for r in view.select("SELECT position, link FROM v_chain")}
         for position, link in memory.model.full_chain:
             if recorded.get(position, link) != link:

@@ -40,6 +40,7 @@ from projections.records import (
     dumps,
     incident_doc,
     incident_from_doc,
+    lines_answer,
     maintenance_doc,
     maintenance_from_doc,
 )
@@ -83,7 +84,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS v_periods (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL,
         year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,
-        capped_minor BIGINT NOT NULL,
+        capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE INDEX IF NOT EXISTS v_periods_customer ON v_periods (customer_id, month)",
     """CREATE TABLE IF NOT EXISTS v_contract_years (
@@ -138,7 +139,8 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 6: v_incidents docs carry the incident's title (the console's incident list, issue 16).
 # 7: v_facts.state_after: each incident's and maintenance window's state after each of its facts;
 #    a maintenance window's facts filed under its own service when an incident shares its id.
-MODEL_VERSION = "7"
+# 8: v_periods.lines_answer: the period's lines as the credits answer writes them.
+MODEL_VERSION = "8"
 
 LEDGER_COLUMNS = (
     "seq",
@@ -480,10 +482,10 @@ class SQLCreditsView(CreditsView):
         )
         c.executemany(
             sql(
-                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE SET "
+                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE SET "
                 "customer_id = excluded.customer_id, year_start = excluded.year_start, "
                 "credit_minor = excluded.credit_minor, granted_minor = excluded.granted_minor, "
-                "capped_minor = excluded.capped_minor"
+                "capped_minor = excluded.capped_minor, lines_answer = excluded.lines_answer"
             ),
             [
                 (
@@ -494,6 +496,7 @@ class SQLCreditsView(CreditsView):
                     p.credit_minor,
                     p.granted_minor,
                     p.capped_minor,
+                    lines_answer(p.lines),
                 )
                 for p in present
             ],

@@ -38,9 +38,9 @@ from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
 from projections.model import FOREVER, CreditsModel
-from projections.queries import credits_document
+from projections.queries import credits_answer, credits_document
 from projections.readers import ModelReader, SQLReader
-from projections.records import line_rows
+from projections.records import answer_json, line_rows
 from projections.runner import recorded_events, replay
 from projections.stores import new_application, open_view, store_env
 from projections.views import CreditsView, MemoryCreditsView, SQLCreditsView
@@ -603,3 +603,12 @@ class LiveVersusReplay(RuleBasedStateMachine):
                 live = self._credits(self._live_reader(), customer, now)
                 expected = self._credits(fresh, customer, now)
                 assert live == expected, f"credits of {customer} at {now}: live {live} != replay {expected}"
+                if isinstance(self.view, SQLCreditsView):  # the answer as stored, byte for byte
+                    with self.view.reading():
+                        stored = credits_answer(
+                            SQLReader(self.view), customer, Month(2025, 1), Month(2025, 12), to_micros(now)
+                        )
+                    if stored is not None:
+                        assert stored == answer_json(expected).encode(), (
+                            f"credits of {customer} at {now}: as stored {stored!r} != replay {expected}"
+                        )
