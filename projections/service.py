@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -14,6 +15,7 @@ from domain.limits import check_instant, check_month
 from projections.as_of import customer_model_at, ledger_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
+from projections.model import CreditsModel
 from projections.queries import claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
@@ -50,6 +52,10 @@ class CreditsService:
         assert isinstance(view, SQLCreditsView)
         self.view = view
         self.reader = SQLReader(view)
+        # the whole read model as known at an instant, for the as-of pages that need every
+        # customer: the last one asked, by the log position it covers (see world_at)
+        self._world_lock = threading.Lock()
+        self._world: tuple[int, CreditsModel] | None = None
 
     def close(self) -> None:
         self.app.close()
@@ -126,7 +132,29 @@ class CreditsService:
         as_of = self._past(as_of)
         if customer_id is not None:
             return ModelReader(customer_model_at(self.view, self.app.mapper, customer_id, as_of)), to_micros(as_of)
-        return ModelReader(replay(self.app, known_at=as_of).model), to_micros(as_of)
+        return ModelReader(self.world_at(as_of)), to_micros(as_of)
+
+    def world_at(self, as_of: datetime) -> CreditsModel:
+        """Every customer's read model as known at `as_of`: a replay of the longest prefix of the
+        log whose facts were all recorded by then (what every page or report as of an instant
+        that needs every customer reads: the claims report, the customers and incidents lists).
+
+        Shared: the last one computed is kept, keyed by the position its prefix ends at, so an
+        auditor paging through the console at one instant, or asking another report at it, waits
+        for one replay, not one per page. One is computed at a time per process: a burst of such
+        requests costs one replay's memory and CPU, not one each. Keyed by position only while
+        the views cover the whole log (their index of facts gives the prefix); otherwise the
+        replay stops at the first fact recorded later, as before, and is not kept."""
+        with self._world_lock:
+            head = self.app.recorder.max_notification_id() or 0
+            if (self.view.max_tracking_id(APPLICATION_NAME) or 0) < head:
+                return replay(self.app, known_at=as_of).model
+            upto = self.position_known_at(as_of)
+            if self._world is not None and self._world[0] == upto:
+                return self._world[1]
+            model = replay(self.app, upto=upto).model if upto else CreditsModel()
+            self._world = (upto, model)
+            return model
 
     @staticmethod
     def _past(as_of: datetime) -> datetime:

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from domain.calendar import Month, to_micros
+from domain.calendar import Month, from_micros, to_micros
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.queries import claims_report, credits_document
 from projections.readers import ModelReader, Reader
@@ -115,4 +115,55 @@ def test_a_live_contract_year_counts_its_months_outside_the_range(store_url: str
         25000,
         5000,
     )  # 25000 of the cap went in January
+    service.close()
+
+
+def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The whole read model as known at an instant is replayed once and shared by every report
+    asked at an instant with the same known prefix; each answer equals a replay of its own."""
+    import projections.service as service_module
+
+    service = CreditsService(store_url)
+    _world(service, 3)
+    catch_up(service.app, service.view)
+    replays: list[int | None] = []
+    real = service_module.replay
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        replays.append(kwargs.get("upto"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "replay", counted)
+    recorded = [int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts ORDER BY position")]
+    instants = [from_micros(recorded[k]) for k in (5, len(recorded) // 2, len(recorded) - 1)]
+    ranges = [(Month(2025, 1), Month(2025, 6)), (Month(2025, 2), Month(2025, 3))]
+    for at in instants:
+        for first, last in ranges:
+            shared = service.claims_report(first, last, at)
+            own = claims_report(ModelReader(replay(service.app, known_at=at).model), first, last, to_micros(at), at)
+            assert shared == own, (at, first, last)
+    assert len(replays) == len(instants)  # one per instant, not one per report
+
+    # a fact recorded now is not known at the last instant: the kept model still answers it
+    service.app.file_claim(claim_id="late", customer_id="a", month="2025-02", channel="email", message="")
+    catch_up(service.app, service.view)
+    again = service.claims_report(Month(2025, 1), Month(2025, 6), instants[-1])
+    assert len(replays) == len(instants)
+    assert again == claims_report(
+        ModelReader(replay(service.app, known_at=instants[-1]).model),
+        Month(2025, 1),
+        Month(2025, 6),
+        to_micros(instants[-1]),
+        instants[-1],
+    )
+    now = datetime.now(UTC)
+    latest = service.claims_report(Month(2025, 1), Month(2025, 6), now)
+    assert len(replays) == len(instants) + 1
+
+    def filed_by_a(report: dict[str, Any]) -> int:
+        return next(r["claims_filed"] for r in report["customers"] if r["customer_id"] == "a")
+
+    assert filed_by_a(latest) == filed_by_a(again) + 1
     service.close()
