@@ -268,7 +268,8 @@ def show(r: dict[str, Any]) -> None:
         f"   ratio {r['rebuild_s'] / r['raw_read_decode_s']:.1f}x   peak RSS {r['peak_rss_mib']:.0f} MiB"
     )
     print(
-        f"credits (24 mo) median {r['credits_ms_median']:.2f} ms   p99 {r['credits_ms_p99']:.2f} ms   (built from the rows)"
+        f"credits (24 mo) median {r['credits_ms_median']:.2f} ms   p99 {r['credits_ms_p99']:.2f} ms"
+        "   (built from the rows)"
     )
     print(
         f"credits as stored median {r['credits_stored_ms_median']:.2f} ms   p99 {r['credits_stored_ms_p99']:.2f} ms"
