@@ -263,7 +263,10 @@ def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Mont
     tests/integration/test_credits_answer.py compares the two on every customer of random
     worlds, on both stores."""
     contracts = reader.contracts_of(customer_id)
-    if not contracts or any(affecting_open_incidents(reader, c) for c in contracts):
+    if not contracts:
+        return None
+    unresolved = OpenIncidentsOnce(reader, {s.service for c in contracts for s in _subscriptions(c)})
+    if any(affecting_open_incidents(unresolved, c) for c in contracts):
         return None
     stored = reader.period_answers(customer_id, str(first), str(last))
     stored_years = reader.years_of(customer_id)
@@ -379,13 +382,13 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
 
 
 class OpenIncidentsOnce:
-    """The live facts of a reader, its unresolved incidents read once for every contract of a
-    report or a billing run."""
+    """The live facts of a reader, its unresolved incidents (of every service, or of these) read
+    once for every contract of a report, a billing run or a customer."""
 
-    def __init__(self, reader: Reader) -> None:
+    def __init__(self, reader: Reader, services: set[str] | None = None) -> None:
         self._reader = reader
         self._open: dict[str, list[IncidentFacts]] = defaultdict(list)
-        for incident in reader.open_incidents(set(reader.services())):
+        for incident in reader.open_incidents(set(reader.services()) if services is None else services):
             self._open[incident.service].append(incident)
 
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
