@@ -461,6 +461,7 @@ class SQLCreditsView(CreditsView):
         periods = model.periods.keys() if everything else ch.periods
         gone = [key for key in sorted(periods) if key not in model.periods]
         present = [model.periods[key] for key in sorted(periods) if key in model.periods]
+        written: dict[tuple[LineRow, ...], str] = {}  # lines texts shared within this write
         if not everything:
             c.executemany(sql("DELETE FROM v_downtime WHERE contract_id = ? AND month = ?"), sorted(periods))
             c.executemany(sql("DELETE FROM v_periods WHERE contract_id = ? AND month = ?"), gone)
@@ -496,7 +497,7 @@ class SQLCreditsView(CreditsView):
                     p.credit_minor,
                     p.granted_minor,
                     p.capped_minor,
-                    lines_answer(p.lines),
+                    lines_answer(p.lines, written),
                 )
                 for p in present
             ],
