@@ -108,7 +108,7 @@ def get_credits(
     """Every period of the customer's contracts from `from` to `to`, with contract-year totals."""
     a, b = month_range(first, last)
     when = read_at(service, settings, as_of)
-    reader, now = service.reader_at(when, customer_id)
+    reader, now = service.reader_at(when, customer_id, figures_only=True)
     # built exactly in the documented shape; answered as is, without a second validation
     with service.view.reading():
         if when is None and (stored := credits_answer(service.reader, customer_id, a, b, now)) is not None:

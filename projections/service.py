@@ -123,15 +123,19 @@ class CreditsService:
                 raise ProjectionBehindError(describe(failure))
             raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")
 
-    def reader_at(self, as_of: datetime | None, customer_id: str | None = None) -> tuple[Reader, int]:
+    def reader_at(
+        self, as_of: datetime | None, customer_id: str | None = None, figures_only: bool = False
+    ) -> tuple[Reader, int]:
         """The reader and "now" for live figures or for figures as known at `as_of`: of one
-        customer (its facts only, projections/as_of.py) or, without one, of the whole log."""
+        customer (its facts only, projections/as_of.py; `figures_only`: without the incidents
+        of other regions, which an explanation lists) or, without one, of the whole log."""
         now = datetime.now(UTC)
         if as_of is None:
             return self.reader, to_micros(now)
         as_of = self._past(as_of)
         if customer_id is not None:
-            return ModelReader(customer_model_at(self.view, self.app.mapper, customer_id, as_of)), to_micros(as_of)
+            model = customer_model_at(self.view, self.app.mapper, customer_id, as_of, figures_only)
+            return ModelReader(model), to_micros(as_of)
         return ModelReader(self.world_at(as_of)), to_micros(as_of)
 
     def world_at(self, as_of: datetime) -> CreditsModel:
@@ -175,7 +179,7 @@ class CreditsService:
         a, b = month_range(first, last)
         if catch_up:  # as-of answers read the views' index of facts too
             self.catch_up()
-        reader, now = self.reader_at(as_of, customer_id)
+        reader, now = self.reader_at(as_of, customer_id, figures_only=True)
         with self.view.reading():
             return credits_document(reader, customer_id, a, b, now, as_of)
 
