@@ -44,7 +44,9 @@ def month_range(first: str, last: str) -> tuple[Month, Month]:
 
 
 class CreditsService:
-    def __init__(self, url: str, app: CreditsApplication | None = None, pool_size: int = 5) -> None:
+    def __init__(
+        self, url: str, app: CreditsApplication | None = None, pool_size: int = 5, world_keep_seconds: float = 600.0
+    ) -> None:
         self.url = url
         self.app = app or new_application(store_env(url, pool_size=pool_size))
         protect_log(self.app)
@@ -56,8 +58,11 @@ class CreditsService:
         # customer: the last one asked, by the log position it covers (see world_at)
         self._world_lock = threading.Lock()
         self._world: tuple[int, CreditsModel] | None = None
+        self._world_keep = world_keep_seconds
+        self._world_timer: threading.Timer | None = None
 
     def close(self) -> None:
+        self._forget_world()
         self.app.close()
 
     def position(self) -> int | None:
@@ -146,7 +151,8 @@ class CreditsService:
         Shared: the last one computed is kept, keyed by the position its prefix ends at, so an
         auditor paging through the console at one instant, or asking another report at it, waits
         for one replay, not one per page. One is computed at a time per process: a burst of such
-        requests costs one replay's memory and CPU, not one each. Keyed by position only while
+        requests costs one replay's memory and CPU, not one each; forgotten after
+        `world_keep_seconds` without a request for it. Keyed by position only while
         the views cover the whole log (their index of facts gives the prefix); otherwise the
         replay stops at the first fact recorded later, as before, and is not kept."""
         with self._world_lock:
@@ -154,11 +160,26 @@ class CreditsService:
             if (self.view.max_tracking_id(APPLICATION_NAME) or 0) < head:
                 return replay(self.app, known_at=as_of).model
             upto = self.position_known_at(as_of)
-            if self._world is not None and self._world[0] == upto:
-                return self._world[1]
-            model = replay(self.app, upto=upto).model if upto else CreditsModel()
-            self._world = (upto, model)
-            return model
+            if self._world is None or self._world[0] != upto:
+                self._world = (upto, replay(self.app, upto=upto).model if upto else CreditsModel())
+            self._keep_world()
+            return self._world[1]
+
+    def _keep_world(self) -> None:
+        """Forget the kept model after `world_keep_seconds` without a request for it (it holds
+        every customer's periods: about 1 GB at 20,000 contracts)."""
+        if self._world_timer is not None:
+            self._world_timer.cancel()
+        self._world_timer = threading.Timer(self._world_keep, self._forget_world)
+        self._world_timer.daemon = True
+        self._world_timer.start()
+
+    def _forget_world(self) -> None:
+        with self._world_lock:
+            self._world = None
+            if self._world_timer is not None:
+                self._world_timer.cancel()
+                self._world_timer = None
 
     @staticmethod
     def _past(as_of: datetime) -> datetime:

@@ -5,6 +5,7 @@ random worlds (open incidents, caps, corrections, exclusions, billing), on both 
 from __future__ import annotations
 
 import random
+import time
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -166,4 +167,32 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
         return next(r["claims_filed"] for r in report["customers"] if r["customer_id"] == "a")
 
     assert filed_by_a(latest) == filed_by_a(again) + 1
+    service.close()
+
+
+def test_the_shared_replay_is_forgotten_when_nobody_asks_for_it(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """It holds every customer's periods: kept `world_keep_seconds` after the last request."""
+    import projections.service as service_module
+
+    service = CreditsService(store_url, world_keep_seconds=0.05)
+    _world(service, 5)
+    catch_up(service.app, service.view)
+    replays: list[int | None] = []
+    real = service_module.replay
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        replays.append(kwargs.get("upto"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "replay", counted)
+    at = datetime.now(UTC)
+    first = service.claims_report(Month(2025, 1), Month(2025, 6), at)
+    deadline = time.monotonic() + 30
+    while service._world is not None and time.monotonic() < deadline:  # the condition, not a duration
+        time.sleep(0.01)
+    assert service._world is None
+    assert service.claims_report(Month(2025, 1), Month(2025, 6), at) == first
+    assert len(replays) == 2
     service.close()
