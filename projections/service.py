@@ -60,6 +60,7 @@ class CreditsService:
         self._world: tuple[int, CreditsModel] | None = None
         self._world_keep = world_keep_seconds
         self._world_timer: threading.Timer | None = None
+        self._world_asked = 0  # requests for it so far: a timer set before the last one does nothing
 
     def close(self) -> None:
         self._forget_world()
@@ -170,12 +171,16 @@ class CreditsService:
         every customer's periods: about 1 GB at 20,000 contracts)."""
         if self._world_timer is not None:
             self._world_timer.cancel()
-        self._world_timer = threading.Timer(self._world_keep, self._forget_world)
+        self._world_asked += 1
+        self._world_timer = threading.Timer(self._world_keep, self._forget_world, (self._world_asked,))
         self._world_timer.daemon = True
         self._world_timer.start()
 
-    def _forget_world(self) -> None:
+    def _forget_world(self, asked: int | None = None) -> None:
+        """Forget it (`asked`: only if no request came after the one that set this timer)."""
         with self._world_lock:
+            if asked is not None and asked != self._world_asked:
+                return
             self._world = None
             if self._world_timer is not None:
                 self._world_timer.cancel()
