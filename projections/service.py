@@ -168,7 +168,7 @@ class CreditsService:
 
     def _keep_world(self) -> None:
         """Forget the kept model after `world_keep_seconds` without a request for it (it holds
-        every customer's periods: about 1 GB at 20,000 contracts)."""
+        every customer's periods: about 130 MB on the reference dataset, growing with the data)."""
         if self._world_timer is not None:
             self._world_timer.cancel()
         self._world_asked += 1
