@@ -124,19 +124,10 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
 ) -> None:
     """The whole read model as known at an instant is replayed once and shared by every report
     asked at an instant with the same known prefix; each answer equals a replay of its own."""
-    import projections.service as service_module
-
     service = CreditsService(store_url)
     _world(service, 3)
     catch_up(service.app, service.view)
-    replays: list[int | None] = []
-    real = service_module.replay
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        replays.append(kwargs.get("upto"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(service_module, "replay", counted)
+    replays = _count_replays(monkeypatch)
     recorded = [int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts ORDER BY position")]
     instants = [from_micros(recorded[k]) for k in (5, len(recorded) // 2, len(recorded) - 1)]
     ranges = [(Month(2025, 1), Month(2025, 6)), (Month(2025, 2), Month(2025, 3))]
@@ -174,19 +165,10 @@ def test_the_shared_replay_is_forgotten_when_nobody_asks_for_it(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """It holds every customer's periods: kept `world_keep_seconds` after the last request."""
-    import projections.service as service_module
-
     service = CreditsService(store_url, world_keep_seconds=0.05)
     _world(service, 5)
     catch_up(service.app, service.view)
-    replays: list[int | None] = []
-    real = service_module.replay
-
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        replays.append(kwargs.get("upto"))
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(service_module, "replay", counted)
+    replays = _count_replays(monkeypatch)
     at = datetime.now(UTC)
     first = service.claims_report(Month(2025, 1), Month(2025, 6), at)
     deadline = time.monotonic() + 30
@@ -196,3 +178,18 @@ def test_the_shared_replay_is_forgotten_when_nobody_asks_for_it(
     assert service.claims_report(Month(2025, 1), Month(2025, 6), at) == first
     assert len(replays) == 2
     service.close()
+
+
+def _count_replays(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
+    """The replays the service asks for from now on (the position each stops at)."""
+    import projections.service as service_module
+
+    replays: list[int | None] = []
+    real = service_module.replay
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        replays.append(kwargs.get("upto"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "replay", counted)
+    return replays
