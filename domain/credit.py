@@ -17,6 +17,7 @@ from domain.downtime import (
     DowntimeStep,
     IncidentFacts,
     MaintenanceFacts,
+    is_of_pair,
     weighted_downtime,
     why_incident_does_not_count,
     why_maintenance_does_not_qualify,
@@ -260,8 +261,8 @@ def _of_pair(
     hit = memo.get(key)
     if hit is not None:
         return hit[2]  # type: ignore[return-value]
-    mine = [i for i in incidents if i.service == service and (not i.regions or region in i.regions)]
-    mine_m = [m for m in maintenance if m.service == service and (not m.regions or region in m.regions)]
+    mine = [i for i in incidents if is_of_pair(i, service, region)]
+    mine_m = [m for m in maintenance if is_of_pair(m, service, region)]
     # these lists stand for their facts in the downtime memo's keys: identical lists are the
     # same objects (the callers share them), and the memo keeps them alive, so their identities
     # are never reused while it lives (hashing every id would cost as much as the facts)

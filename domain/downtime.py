@@ -45,6 +45,12 @@ class MaintenanceFacts:
     cancelled: bool = False
 
 
+def is_of_pair(fact: IncidentFacts | MaintenanceFacts, service: str, region: str) -> bool:
+    """The fact is of this service and region (one naming no region is of every region of its
+    service): the first tests of steps 3 and 4, which nothing else can make it pass."""
+    return fact.service == service and (not fact.regions or region in fact.regions)
+
+
 def why_incident_does_not_count(
     incident: IncidentFacts, service: str, region: str, customer_id: str, window: Window
 ) -> str | None:

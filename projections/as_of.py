@@ -23,7 +23,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 
 from domain.application import APPLICATION_NAME
 from domain.calendar import to_micros
-from domain.downtime import IncidentFacts, MaintenanceFacts
+from domain.downtime import IncidentFacts, MaintenanceFacts, is_of_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.model import CreditsModel
 from projections.records import incident_from_doc, maintenance_from_doc
@@ -63,7 +63,7 @@ def customer_model_at(
 def _reaches(state: IncidentFacts | MaintenanceFacts, pairs: set[tuple[str, str]]) -> bool:
     """Whether the incident or window is of one of these (service, region) pairs (no regions
     named: every region of its service), as the rules test it before anything else."""
-    return any(service == state.service and (not state.regions or region in state.regions) for service, region in pairs)
+    return any(is_of_pair(state, service, region) for service, region in pairs)
 
 
 def _states_at(view: SQLCreditsView, services: list[str], until: int) -> list[IncidentFacts | MaintenanceFacts]:

@@ -41,8 +41,20 @@ class PeriodFigures:
     credit_minor: int
     open_incident: bool  # an unresolved incident counts in it
 
-    def status(self, now: int) -> str:
-        return "open" if self.open_incident or now < self.month_window.end else "closed"
+    def status(self, now: int, issued: bool = False) -> str:
+        return period_status(issued, self.open_incident, self.month_window.end, now)
+
+
+def period_status(issued: bool, open_incident: bool, month_end: int, now: int) -> str:
+    """Issued once billed; open while the month runs or an unresolved incident counts in it."""
+    return "issued" if issued else "open" if open_incident or now < month_end else "closed"
+
+
+def begun_windows(c: ContractFacts, month: Month, now: int) -> tuple[Window, Window] | None:
+    """The month's window and the measured window, when the contract has a period in the month
+    and the month has begun at `now`."""
+    windows = period_window(c, month)
+    return None if windows is None or windows[0].start > now else windows
 
 
 class LiveFacts(Protocol):
@@ -81,6 +93,12 @@ def compute_live(reader: LiveFacts, c: ContractFacts, month: Month, now: int) ->
         incidents += reader.incidents_for(service, windows[0])
         maintenance += reader.maintenance_for(service, windows[0])
     return compute_period(c, month, incidents, maintenance, now)
+
+
+def quiet_period(c: ContractFacts, month: Month, now: int) -> PeriodFigures | None:
+    """A month without stored downtime (none is stored then): every line at full uptime."""
+    step = compute_period(c, month, [], [], now)
+    return None if step is None else _figures(c, step, False)
 
 
 def _year_of(c: ContractFacts, window: Window) -> str:
@@ -142,14 +160,13 @@ class ContractFigures:
         if month in self.live:
             return self.live[month]
         row = self.stored.get(str(month))
-        windows = period_window(self.c, month)
-        if windows is None or windows[0].start > self.now:
+        windows = begun_windows(self.c, month, self.now)
+        if windows is None:
             return None
         whole, window = windows
         if row is not None:
             return PeriodFigures(self.c, month, window, whole, row.year_start, row.lines, row.credit_minor, False)
-        step = compute_period(self.c, month, [], [], self.now)
-        return None if step is None else _figures(self.c, step, False)
+        return quiet_period(self.c, month, self.now)
 
     def year_is_live(self, year_start: str) -> bool:
         return any(p.year_start == year_start for p in self.live.values())
@@ -193,7 +210,7 @@ def credits_document(
             if p is None:
                 continue
             granted, capped = figures.grant(p)
-            status = "issued" if (c.contract_id, str(month)) in billed else p.status(now)
+            status = p.status(now, issued=(c.contract_id, str(month)) in billed)
             periods.append(_period_json(c, p, status, granted, capped))
             if p.year_start not in year_starts:
                 year_starts.append(p.year_start)
@@ -278,17 +295,16 @@ def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Mont
         head = f'{{"contract_id":{answer_json(c.contract_id)},"month":"'
         currency = f'"currency":{answer_json(c.currency)},"status":"'
         for month in contract_months(c, first, last, now):
-            windows = period_window(c, month)
-            if windows is None or windows[0].start > now:
-                continue  # as ContractFigures.period
+            windows = begun_windows(c, month, now)
+            if windows is None:
+                continue
             key = (c.contract_id, str(month))
             row = stored.get(key)
-            status = "issued" if key in billed else "open" if now < windows[0].end else "closed"
-            if row is None:  # no downtime that month: computed, as ContractFigures.period does
-                step = compute_period(c, month, [], [], now)
-                if step is None:
+            status = period_status(key in billed, False, windows[0].end, now)
+            if row is None:
+                p = quiet_period(c, month, now)
+                if p is None:
                     continue
-                p = _figures(c, step, False)
                 periods.append(answer_json(_period_json(c, p, status, 0, 0)))
                 year_start = p.year_start
             else:

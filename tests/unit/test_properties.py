@@ -8,8 +8,15 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from domain.calendar import Month
+from domain.calendar import Month, Window
 from domain.cap import CapStep, allocate_annual_cap
+from domain.downtime import (
+    IncidentFacts,
+    MaintenanceFacts,
+    is_of_pair,
+    why_incident_does_not_count,
+    why_maintenance_does_not_qualify,
+)
 from domain.terms import AnnualCap
 from projections.runner import replay
 from tests.helpers import Scenario, terms, utc
@@ -185,3 +192,26 @@ def test_incremental_views_equal_a_deferred_replay(incidents: list[dict], termin
 
     assert live.model.periods == replayed.periods
     assert live.model.years == replayed.years
+
+
+_NAMES = st.sampled_from(("compute", "storage", "eu", "us", "ap"))
+
+
+@given(
+    service=_NAMES,
+    regions=st.lists(_NAMES, max_size=3).map(tuple),
+    asked_service=_NAMES,
+    asked_region=_NAMES,
+)
+def test_the_pair_filter_is_the_rules_own_service_and_region_tests(
+    service: str, regions: tuple[str, ...], asked_service: str, asked_region: str
+) -> None:
+    """`is_of_pair` (the fast paths' filter) keeps exactly the facts that steps 3 and 4 do not
+    refuse for their service or region."""
+    everything = Window(-(2**62), 2**62)
+    incident = IncidentFacts("i", service, regions, (), "outage", 0, 10)
+    window = MaintenanceFacts("m", service, regions, 10**12, 2 * 10**12, 0)
+    why = why_incident_does_not_count(incident, asked_service, asked_region, "c", everything)
+    why_m = why_maintenance_does_not_qualify(window, asked_service, asked_region, 0)
+    assert is_of_pair(incident, asked_service, asked_region) == (why not in ("other_service", "other_region"))
+    assert is_of_pair(window, asked_service, asked_region) == (why_m not in ("other_service", "other_region"))
