@@ -198,13 +198,11 @@ def answer_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def lines_answer(lines: tuple[LineRow, ...], written: dict[tuple[LineRow, ...], str] | None = None) -> str:
+def lines_answer(lines: tuple[LineRow, ...], written: dict[tuple[LineRow, ...], str]) -> str:
     """A period's lines as the credits answer writes them, stored with the period so that a live
     credits answer is read, not rebuilt. `written`, kept by the caller for one write, shares the
     text between contracts with the same window and downtime (not kept for the process: a cache
     living on would keep a whole rebuild's rows alive, for the garbage collector to walk)."""
-    if written is None:
-        return answer_json([line_json(line) for line in lines])
     found = written.get(lines)
     if found is None:
         found = written[lines] = answer_json([line_json(line) for line in lines])
