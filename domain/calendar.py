@@ -6,6 +6,7 @@ import calendar as _cal
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cache, lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from domain.errors import InvalidValueError
@@ -39,8 +40,10 @@ def _known_zones() -> frozenset[str]:
     return frozenset(available_timezones()) | {"UTC"}
 
 
-@dataclass(frozen=True, order=True)
-class Month:
+class Month(NamedTuple):
+    """A calendar month. A named pair: compared, ordered and hashed as (year, month), at the
+    speed of a tuple (months key most of the projection's caches)."""
+
     year: int
     month: int
 

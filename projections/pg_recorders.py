@@ -40,6 +40,12 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[ApplicationRecorder]:
         return NeverMissingSubscription(recorder=self, gt=gt, topics=topics)
 
+    def position_in(self, cursor: Any) -> int:
+        """The log's last position as the given transaction sees it (a cursor on this database)."""
+        cursor.execute(self.max_notification_id_statement)
+        row = cursor.fetchone()
+        return int(row["max"] or 0)
+
 
 class NeverMissingSubscription(PullsOnATimer, PostgresSubscription):
     """Pulls when notified, and at least every SAFETY_PULL_SECONDS (a lost NOTIFY is late, never lost)."""

@@ -294,13 +294,11 @@ def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Mont
         year_starts: list[str] = []
         head = f'{{"contract_id":{answer_json(c.contract_id)},"month":"'
         currency = f'"currency":{answer_json(c.currency)},"status":"'
-        for month in contract_months(c, first, last, now):
-            windows = begun_windows(c, month, now)
-            if windows is None:
-                continue
+        tz = c.tz
+        for month in contract_months(c, first, last, now):  # each has begun, and a period
             key = (c.contract_id, str(month))
             row = stored.get(key)
-            status = period_status(key in billed, False, windows[0].end, now)
+            status = period_status(key in billed, False, month_window(month, tz).end, now)
             if row is None:
                 p = quiet_period(c, month, now)
                 if p is None:
@@ -310,7 +308,7 @@ def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Mont
             else:
                 year_start = row.year_start
                 periods.append(
-                    f'{head}{month}",{currency}{status}","lines":{row.lines_answer},'
+                    f'{head}{key[1]}",{currency}{status}","lines":{row.lines_answer},'
                     f'"credit_minor":{row.credit_minor},"granted_minor":{row.granted_minor},'
                     f'"capped_minor":{row.capped_minor},"contract_year_start":"{year_start}"}}'
                 )

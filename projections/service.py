@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -121,6 +123,27 @@ class CreditsService:
             "last_slice_at": state["last_slice_at"],
             "customers_checked_this_cycle": state["checked_this_cycle"],
         }
+
+    def covers_log(self) -> bool:
+        """Inside `view.reading()`: whether its snapshot of the views covers every fact its
+        snapshot of the log holds (the views and the log are one database)."""
+        log_position = self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
+        return self.view.covered_in_reading() >= log_position
+
+    @contextmanager
+    def reading_current(self, timeout: float) -> Iterator[None]:
+        """One read snapshot of the views that covers every fact recorded before it began
+        (read-your-writes). Usually the first snapshot does: one transaction in all. When the
+        projection is behind, waits for it to reach the log's position of then (up to `timeout`,
+        else ProjectionBehindError) and reads a later snapshot."""
+        with self.view.reading():
+            if self.covers_log():
+                yield
+                return
+            log_position = self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
+        self.wait_for(log_position, timeout)
+        with self.view.reading():
+            yield
 
     def wait_for(self, position: int | None, timeout: float) -> None:
         if not self.view.wait_for(position, timeout):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from eventsourcing.persistence import ApplicationRecorder, ListenNotifySubscription, Subscription
 from eventsourcing.sqlite import SQLiteApplicationRecorder
@@ -21,3 +22,8 @@ class PollingSubscription(PullsOnATimer, ListenNotifySubscription[SQLiteApplicat
 class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
     def subscribe(self, gt: int | None = None, topics: Sequence[str] = ()) -> Subscription[ApplicationRecorder]:
         return PollingSubscription(recorder=self, gt=gt, topics=topics)
+
+    def position_in(self, cursor: Any) -> int:
+        """The log's last position as the given transaction sees it (a cursor on this database)."""
+        cursor.execute(self.select_max_notification_id_statement)
+        return int(cursor.fetchone()[0] or 0)

@@ -261,6 +261,9 @@ class SQLCreditsView(CreditsView):
     """The rows shared by the SQLite and PostgreSQL stores ('?' placeholders)."""
 
     placeholder = "?"
+    # whether a read is work in this process (SQLite: no round trip to wait on), so that a short
+    # one costs less done at once than handed to another thread
+    reads_in_process = False
 
     @contextmanager
     @abstractmethod
@@ -340,6 +343,20 @@ class SQLCreditsView(CreditsView):
                 yield
             finally:
                 self._reading.cursor = None
+
+    def covered_in_reading(self) -> int:
+        """The log position the views cover, as the current `reading()`'s snapshot sees it."""
+        rows = self.select(
+            f"SELECT MAX(notification_id) AS n FROM {self.tracking_table()} WHERE application_name = ?",
+            (APPLICATION_NAME,),
+        )
+        return int(rows[0]["n"] or 0)
+
+    def reading_cursor(self) -> Any:
+        """The cursor of the current `reading()` (its one snapshot)."""
+        current = getattr(self._reading, "cursor", None)
+        assert current is not None, "only inside reading()"
+        return current
 
     def select(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
         current = getattr(self._reading, "cursor", None)
@@ -601,6 +618,7 @@ def _create_once(create: Any) -> None:
 
 class SQLiteCreditsView(SQLiteTrackingRecorder, SQLCreditsView):
     placeholder = "?"
+    reads_in_process = True
 
     def create_table(self) -> None:
         _create_once(super().create_table)
