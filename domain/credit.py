@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from domain.calendar import MICROS, Month, Window, local_date, measured_window, month_window, zone
@@ -79,8 +80,7 @@ class ContractFacts:
         return zone(self.timezone)
 
 
-@dataclass(frozen=True)
-class InEffect:
+class InEffect(NamedTuple):
     """The terms and subscriptions in effect on a day, resolved separately, with their source."""
 
     day: date
@@ -103,8 +103,7 @@ def in_effect(contract: ContractFacts, day: date) -> InEffect:
     return InEffect(day, terms_v.terms, terms_v.effective_from, subs_v.subscriptions, subs_v.effective_from)
 
 
-@dataclass(frozen=True)
-class TierStep:
+class TierStep(NamedTuple):
     uptime_percent: Fraction
     credit_percent: Decimal
     tier_index: int | None  # which tier applied, None when none did
@@ -145,20 +144,17 @@ def _tier_choice(
     return uptime, decimal_places(uptime, 6), None if best is None else best[1]
 
 
-@dataclass(frozen=True)
-class ConsideredIncident:
+class ConsideredIncident(NamedTuple):
     incident: IncidentFacts
     reason: str | None  # None = counted
 
 
-@dataclass(frozen=True)
-class ConsideredMaintenance:
+class ConsideredMaintenance(NamedTuple):
     maintenance: MaintenanceFacts
     reason: str | None  # None = qualified, excluded from downtime
 
 
-@dataclass(frozen=True)
-class LineStep:
+class LineStep(NamedTuple):
     """One subscription in one measurement period, every step kept."""
 
     subscription: Subscription
@@ -299,8 +295,7 @@ def _priced(
     )
 
 
-@dataclass(frozen=True)
-class PeriodStep:
+class PeriodStep(NamedTuple):
     """A contract's measurement period: the month, its windows, the terms used and the lines."""
 
     contract_id: str

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.credit import ContractFacts, LineStep, TermsVersion, plain_decimal
 from domain.downtime import IncidentFacts, MaintenanceFacts, exact_seconds
@@ -129,8 +129,7 @@ def maintenance_from_doc(d: dict[str, Any]) -> MaintenanceFacts:
     )
 
 
-@dataclass(frozen=True)
-class LineRow:
+class LineRow(NamedTuple):
     """Per subscription, per month: the downtime and the figures derived from it."""
 
     service: str
@@ -160,7 +159,7 @@ class LineRow:
         )
 
     def doc(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return self._asdict()
 
     def json(self) -> str:
         """The stored document (every field is a string or an integer)."""
@@ -170,7 +169,7 @@ class LineRow:
 @lru_cache(maxsize=65536)
 def _line_json(row: LineRow) -> str:
     """Cached: contracts sharing a subscription, window and downtime store the same document."""
-    return json.dumps(row.__dict__, sort_keys=True, separators=(",", ":"))
+    return json.dumps(row._asdict(), sort_keys=True, separators=(",", ":"))
 
 
 def whole_or_decimal(text: str) -> int | str:
