@@ -290,13 +290,14 @@ def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Mont
     billed = reader.billed_of(customer_id)
     periods: list[str] = []
     years: list[dict[str, Any]] = []
+    texts = {m: str(m) for m in months_between(first, last)}
     for c in contracts:
         year_starts: list[str] = []
         head = f'{{"contract_id":{answer_json(c.contract_id)},"month":"'
         currency = f'"currency":{answer_json(c.currency)},"status":"'
         tz = c.tz
         for month in contract_months(c, first, last, now):  # each has begun, and a period
-            key = (c.contract_id, str(month))
+            key = (c.contract_id, texts[month])
             row = stored.get(key)
             status = period_status(key in billed, False, month_window(month, tz).end, now)
             if row is None:

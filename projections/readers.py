@@ -17,7 +17,7 @@ from projections.records import (
     PeriodRow,
     RunRow,
     YearRow,
-    contract_from_doc,
+    contract_from_text,
     incident_from_doc,
     maintenance_from_doc,
 )
@@ -178,18 +178,18 @@ class SQLReader:
         rows = self.view.select(
             "SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
         )
-        return [contract_from_doc(json.loads(r["doc"])) for r in rows]
+        return [contract_from_text(r["doc"]) for r in rows]
 
     def contract(self, contract_id: str) -> ContractFacts | None:
         rows = self.view.select("SELECT doc FROM v_contracts WHERE contract_id = ?", (contract_id,))
-        return contract_from_doc(json.loads(rows[0]["doc"])) if rows else None
+        return contract_from_text(rows[0]["doc"]) if rows else None
 
     def customers(self) -> list[str]:
         return [r["customer_id"] for r in self.view.select("SELECT DISTINCT customer_id FROM v_contracts ORDER BY 1")]
 
     def all_contracts(self) -> list[ContractFacts]:
         rows = self.view.select("SELECT doc FROM v_contracts ORDER BY contract_id")
-        return [contract_from_doc(json.loads(r["doc"])) for r in rows]
+        return [contract_from_text(r["doc"]) for r in rows]
 
     def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]:
         """Per contract, the credit and the grant of its stored periods in months first..last."""

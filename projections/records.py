@@ -52,6 +52,13 @@ def contract_doc(c: ContractFacts) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=8192)
+def contract_from_text(doc: str) -> ContractFacts:
+    """A contract from its stored document's text (cached by the text: the contract is a pure
+    function of it, and immutable; the reads of one customer decode the same few again and again)."""
+    return contract_from_doc(json.loads(doc))
+
+
 def contract_from_doc(d: dict[str, Any]) -> ContractFacts:
     return ContractFacts(
         d["contract_id"],
@@ -234,8 +241,7 @@ class PeriodRow:
     capped_minor: int
 
 
-@dataclass(frozen=True)
-class PeriodAnswer:
+class PeriodAnswer(NamedTuple):
     """A stored period as the live credits answer needs it: its amounts and its lines already
     written as the answer writes them (v_periods.lines_answer)."""
 
