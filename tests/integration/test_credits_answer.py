@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
+import pytest
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
+from starlette.concurrency import run_in_threadpool
 
+from api import routes_queries
 from api.app import create_app
 from api.importer import import_lines
 from bench.dataset import commands
@@ -83,10 +87,27 @@ def test_an_unknown_customer_has_no_stored_answer(store_url: str) -> None:
         assert credits_answer(service.reader, "nobody", Month(2025, 1), Month(2025, 2), to_micros(NOWS[0])) is None
 
 
-def test_over_http_the_answer_is_the_built_one(store_url: str) -> None:
+def test_over_http_the_answer_is_the_built_one(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     service = _world(store_url)
+    # which requests went to a worker thread (decision 18): on SQLite, only those not answerable
+    # as stored from a current snapshot; on PostgreSQL, every one
+    threaded: list[str] = []
+    assert service.view.reads_in_process == store_url.startswith("sqlite")
+
+    async def recording(func: Any, *args: Any) -> Any:
+        threaded.append(args[2])  # _credits(service, settings, customer_id, ...)
+        return await run_in_threadpool(func, *args)
+
+    monkeypatch.setattr(routes_queries, "run_in_threadpool", recording)
+    customers = service.reader.customers()[:12]
+    with service.view.reading():
+        now = to_micros(datetime.now(UTC))
+        built = {
+            c for c in customers if credits_answer(service.reader, c, Month(2024, 1), Month(2025, 12), now) is None
+        }
+    assert built and built != set(customers)  # the world has customers of both kinds
     with TestClient(create_app(api_settings(store_url, self_check_customers=0))) as client:
-        for customer in service.reader.customers()[:12]:
+        for customer in customers:
             r = client.get(f"/v1/customers/{customer}/credits?from=2024-01&to=2025-12", headers=auth("auditor"))
             assert r.status_code == 200, r.text
             assert r.headers["content-type"] == "application/json"
@@ -95,6 +116,8 @@ def test_over_http_the_answer_is_the_built_one(store_url: str) -> None:
                 expected = credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
             assert r.json() == expected
         missing = client.get("/v1/customers/nobody/credits?from=2024-01&to=2025-12", headers=auth("auditor"))
+        expected_threaded = [c for c in customers if c in built or not service.view.reads_in_process]
+        assert threaded == [*expected_threaded, "nobody"]
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         assert "customer_id" in json.dumps(missing.json())
