@@ -124,11 +124,15 @@ class CreditsService:
             "customers_checked_this_cycle": state["checked_this_cycle"],
         }
 
+    def _log_position_in_reading(self) -> int:
+        """Inside `view.reading()`: the log's last position in its snapshot (the views and the
+        log are one database)."""
+        return self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
+
     def covers_log(self) -> bool:
         """Inside `view.reading()`: whether its snapshot of the views covers every fact its
-        snapshot of the log holds (the views and the log are one database)."""
-        log_position = self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
-        return self.view.covered_in_reading() >= log_position
+        snapshot of the log holds."""
+        return self.view.covered_in_reading() >= self._log_position_in_reading()
 
     @contextmanager
     def reading_current(self, timeout: float) -> Iterator[None]:
@@ -137,10 +141,10 @@ class CreditsService:
         projection is behind, waits for it to reach the log's position of then (up to `timeout`,
         else ProjectionBehindError) and reads a later snapshot."""
         with self.view.reading():
-            if self.covers_log():
+            log_position = self._log_position_in_reading()
+            if self.view.covered_in_reading() >= log_position:
                 yield
                 return
-            log_position = self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
         self.wait_for(log_position, timeout)
         with self.view.reading():
             yield
