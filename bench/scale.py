@@ -100,6 +100,18 @@ class Processes:
         self.server.wait(timeout=30)
 
 
+def _incident() -> dict[str, Any]:
+    """A short degraded spell of one region of a shared service (reaches a few hundred contracts)."""
+    return {
+        "incident_id": f"scale-{uuid.uuid4().hex}",
+        "service": "storage",
+        "regions": ["us-east"],
+        "severity": "degraded",
+        "started_at": "2025-10-07T10:00:00Z",
+        "ended_at": "2025-10-07T10:03:00Z",
+    }
+
+
 async def _paced_ingest(base: str, rate: float, seconds: float, samples: list[float] | None) -> int:
     """POST incidents at `rate` per second for `seconds`; sample /readyz lag into `samples`."""
     headers = {"Authorization": f"Bearer {KEY}"}
@@ -107,15 +119,7 @@ async def _paced_ingest(base: str, rate: float, seconds: float, samples: list[fl
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=30) as client:
 
         async def one() -> None:
-            body = {
-                "incident_id": f"scale-{uuid.uuid4().hex}",
-                "service": "storage",
-                "regions": ["us-east"],
-                "severity": "degraded",
-                "started_at": "2025-10-07T10:00:00Z",
-                "ended_at": "2025-10-07T10:03:00Z",
-            }
-            r = await client.post("/v1/incidents", json=body)
+            r = await client.post("/v1/incidents", json=_incident())
             assert r.status_code == 201, r.text
 
         async def sample() -> None:
@@ -139,16 +143,24 @@ async def _paced_ingest(base: str, rate: float, seconds: float, samples: list[fl
 
 def _lag_at(url: str, rate: float) -> dict[str, float]:
     """The projection's lag (/readyz, every 0.25 s) while incidents are posted at `rate` for
-    SECONDS, with 2 API workers."""
+    SECONDS, with 2 API workers. Sustained: the clock starts once a first incident is in the
+    views (the projection process loads its working state after it starts, and /readyz is
+    ready before that, the views being current); how long that first one took is kept too."""
     p = Processes(url, 2)
     try:
         p.wait_ready(120)
+        started = time.perf_counter()
+        first = httpx.post(f"{p.base}/v1/incidents", json=_incident(), headers={"Authorization": f"Bearer {KEY}"})
+        assert first.status_code == 201, first.text
+        p.wait_ready(120)
+        first_fact_s = time.perf_counter() - started
         samples: list[float] = []
         asyncio.run(_paced_ingest(p.base, rate, SECONDS, samples))
     finally:
         p.stop()
     samples.sort()
     return {
+        "first_fact_after_start_s": first_fact_s,
         "lag_p50_s": statistics.median(samples),
         "lag_p99_s": samples[int(len(samples) * 0.99) - 1],
         "lag_max_s": samples[-1],
@@ -228,7 +240,8 @@ def main() -> None:
         print(
             f"projection lag at {lag['incidents_per_s']:.0f} incidents/s for {SECONDS:.0f} s (2 workers, "
             f"{lag['samples']} samples): p50 {lag['lag_p50_s']:.2f} s  p99 {lag['lag_p99_s']:.2f} s  "
-            f"max {lag['lag_max_s']:.2f} s"
+            f"max {lag['lag_max_s']:.2f} s (the first incident after the projection started: "
+            f"{lag['first_fact_after_start_s']:.2f} s)"
         )
     print(
         f"catch-up after a {r['outage_s']:.0f} s projection outage ({r['outage_backlog_facts']} facts behind): "

@@ -15,6 +15,7 @@ from eventsourcing.projection import ProjectionRunner
 from domain.application import APPLICATION_NAME, CreditsApplication
 from projections.blocking import clear_failure, record_failure
 from projections.credits_projection import CreditsProjection
+from projections.heap import collector_paused, keep_out_of_collections
 from projections.runner_lock import RunnerLock
 from projections.stores import new_application, open_view, store_env
 from projections.views import CreditsView, MemoryCreditsView, PostgresCreditsView, SQLCreditsView, SQLiteCreditsView
@@ -46,11 +47,12 @@ def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int 
     view.latest_position = lambda: last
     view.batch_limit, view.batch_seconds = 2**62, float("inf")
     projection = CreditsProjection(view)
-    for event, tracking in recorded_events(app, upto=upto):
-        if known_at is not None and event.timestamp > known_at:
-            break  # this fact, and every later one, was not known yet
-        projection.process_event(event, tracking)
-    view.model.flush()
+    with collector_paused():
+        for event, tracking in recorded_events(app, upto=upto):
+            if known_at is not None and event.timestamp > known_at:
+                break  # this fact, and every later one, was not known yet
+            projection.process_event(event, tracking)
+        view.model.flush()
     view.latest_position = None
     return view
 
@@ -72,15 +74,16 @@ def rebuild(url: str) -> int:
     app = new_application(store_env(url))
     try:
         upto = app.recorder.max_notification_id() or 0
-        memory = replay(app, upto=upto)
-        view = open_view(url)
-        assert isinstance(view, SQLCreditsView)
-        view.upgrade_model()  # views of an older projection: tables recreated (the chain's links stay)
-        recorded = {int(r["position"]): r["link"] for r in view.select("SELECT position, link FROM v_chain")}
-        for position, link in memory.model.full_chain:
-            if recorded.get(position, link) != link:
-                raise LogAlteredError(position)
-        view.replace_all(memory.model, upto or None)
+        with collector_paused():  # the replayed model, then its rows written (projections/heap.py)
+            memory = replay(app, upto=upto)
+            view = open_view(url)
+            assert isinstance(view, SQLCreditsView)
+            view.upgrade_model()  # views of an older projection: tables recreated (the chain's links stay)
+            recorded = {int(r["position"]): r["link"] for r in view.select("SELECT position, link FROM v_chain")}
+            for position, link in memory.model.full_chain:
+                if recorded.get(position, link) != link:
+                    raise LogAlteredError(position)
+            view.replace_all(memory.model, upto or None)
         return upto
     finally:
         app.close()
@@ -167,6 +170,9 @@ class LiveProjection:
                     runner.view.latest_position = runner.app.recorder.max_notification_id
                     runner.view.batch_seconds = self.batch_seconds
                     runner.view.model  # load the working state now, not on the first fact  # noqa: B018
+                    # the working state lives as long as the process: kept out of the collector's
+                    # full passes, which otherwise walk all of it every second or so under load
+                    keep_out_of_collections()
                     self.ready.set()
                     while not self._stop.is_set():
                         runner.run_forever(timeout=0.2)

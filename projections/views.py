@@ -27,6 +27,7 @@ from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteTrackingRecorder
 
 from domain.application import APPLICATION_NAME
+from projections.heap import collector_paused
 from projections.model import CreditsModel
 from projections.pg_recorders import fail_fast
 from projections.records import (
@@ -182,7 +183,8 @@ class CreditsView(TrackingRecorder):
             with self._model_lock:
                 if self._model is None:
                     position = self.max_tracking_id(APPLICATION_NAME)
-                    self._model = self.load_model()
+                    with collector_paused():
+                        self._model = self.load_model()
                     self.model_position = position or 0
                 model = self._model
         return model
