@@ -9,6 +9,7 @@ from typing import Protocol
 from domain.calendar import Window
 from domain.credit import ContractFacts
 from domain.downtime import IncidentFacts, MaintenanceFacts
+from domain.limits import ID_PATTERN
 from projections.model import CreditsModel
 from projections.records import (
     ClaimRow,
@@ -175,6 +176,10 @@ class SQLReader:
         self.view = view
 
     def contracts_of(self, customer_id: str) -> list[ContractFacts]:
+        if not ID_PATTERN.fullmatch(customer_id):
+            # no contract can have it (ids are checked when signed); and PostgreSQL refuses a
+            # text with a NUL byte in a query (a DataError, not an unknown customer)
+            return []
         rows = self.view.select(
             "SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
         )

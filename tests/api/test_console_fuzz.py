@@ -60,3 +60,19 @@ def test_no_console_address_makes_a_server_error(signed_in: TestClient) -> None:
         assert r.status_code < 500, (path, query, r.status_code, r.text[:300])
 
     probe()
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/customers/%00",
+        "/ui/customers/a%00b/periods/2025-03",
+        "/v1/customers/%00/credits?from=2025-01&to=2025-03",
+        "/v1/customers/a%00b/periods/2025-03/explanation",
+    ],
+)
+def test_a_customer_id_with_a_nul_byte_is_unknown_not_a_database_failure(signed_in: TestClient, path: str) -> None:
+    """Found by the run above on PostgreSQL (which refuses a NUL byte in a query's text): no
+    customer can have such an id, so it is not found, on both stores."""
+    r = signed_in.get(path, headers=auth("admin") if path.startswith("/v1/") else None, follow_redirects=False)
+    assert r.status_code == 404, (r.status_code, r.text[:300])
