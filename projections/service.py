@@ -124,15 +124,16 @@ class CreditsService:
             "customers_checked_this_cycle": state["checked_this_cycle"],
         }
 
-    def _log_position_in_reading(self) -> int:
-        """Inside `view.reading()`: the log's last position in its snapshot (the views and the
-        log are one database)."""
-        return self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
+    def _position_to_wait_for(self) -> int | None:
+        """Inside `view.reading()`: None when its snapshot of the views covers every fact its
+        snapshot of the log holds (the views and the log are one database), else the log's
+        last position in it."""
+        log_position: int = self.app.recorder.position_in(self.view.reading_cursor())  # type: ignore[attr-defined]
+        return None if self.view.covered_in_reading() >= log_position else log_position
 
     def covers_log(self) -> bool:
-        """Inside `view.reading()`: whether its snapshot of the views covers every fact its
-        snapshot of the log holds."""
-        return self.view.covered_in_reading() >= self._log_position_in_reading()
+        """Inside `view.reading()`: whether its snapshot of the views covers the log's."""
+        return self._position_to_wait_for() is None
 
     @contextmanager
     def reading_current(self, timeout: float) -> Iterator[None]:
@@ -141,11 +142,11 @@ class CreditsService:
         projection is behind, waits for it to reach the log's position of then (up to `timeout`,
         else ProjectionBehindError) and reads a later snapshot."""
         with self.view.reading():
-            log_position = self._log_position_in_reading()
-            if self.view.covered_in_reading() >= log_position:
+            waiting = self._position_to_wait_for()
+            if waiting is None:
                 yield
                 return
-        self.wait_for(log_position, timeout)
+        self.wait_for(waiting, timeout)
         with self.view.reading():
             yield
 
