@@ -73,6 +73,8 @@ def create_app(settings: Settings) -> FastAPI:
         service.app.on_recorded.append(metrics.count_recorded)
         live = live_projection(settings).start() if settings.run_projection else None
         app.state.service = service
+        app.state.answer_reads = service.live_answer_reads(settings.pool_size)
+        await app.state.answer_reads.open()
         app.state.webhook_store = WebhookStore(service.app)
         app.state.webhook_secrets = Secrets(app.state.webhook_store, settings.webhook_secret_key)
         try:
@@ -80,6 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             if live is not None:
                 live.stop()
+            await app.state.answer_reads.close()
             service.close()
             app.state.service = None
 

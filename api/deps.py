@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.settings import ApiKey, Settings
+from projections.answer_reads import InProcessAnswerReads, PostgresAnswerReads
 from projections.service import CreditsService
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
@@ -24,7 +25,12 @@ async def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+async def get_answer_reads(request: Request) -> InProcessAnswerReads | PostgresAnswerReads:
+    return request.app.state.answer_reads  # type: ignore[no-any-return]
+
+
 Service = Annotated[CreditsService, Depends(get_service)]
+AnswerReads_ = Annotated[InProcessAnswerReads | PostgresAnswerReads, Depends(get_answer_reads)]
 
 
 def require(*roles: str) -> Callable[..., str]:

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api import commands
 from api import schemas as s
-from api.deps import FILE_CLAIMS, READ_CREDITS, READ_REPORTS, Service, get_settings
+from api.deps import FILE_CLAIMS, READ_CREDITS, READ_REPORTS, AnswerReads_, Service, get_settings
 from api.explanation_text import explanation_text
 from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, CustomersPage, Explanation, errors
 from api.settings import Settings
@@ -104,25 +104,27 @@ async def get_credits(
     first: FromMonth,
     last: ToMonth,
     service: Service,
+    answer_reads: AnswerReads_,
     settings: Settings_,
     _: Annotated[str, Depends(READ_CREDITS)],
     as_of: AsOf = None,
 ) -> Response:
     """Every period of the customer's contracts from `from` to `to`, with contract-year totals."""
     a, b = month_range(first, last)
-    if as_of is None and service.view.reads_in_process:
-        # the live answer as stored is a few reads in this process (SQLite): answered at once,
-        # cheaper than a hop to a worker thread, when one snapshot covers the whole log; never
-        # waits here (a projection behind, or an answer to build, goes to a worker thread).
-        # One turn of the event loop first, so that under load the other connections' reads
-        # and answers interleave with these (without it, at 50 busy connections a few waited
-        # up to 0.8 s while the median was 50 ms; decision 18)
-        await asyncio.sleep(0)
-        now = to_micros(datetime.now(UTC))
-        with service.view.reading():
-            stored = credits_answer(service.reader, customer_id, a, b, now) if service.covers_log() else None
-        if stored is not None:
-            return Response(stored, media_type="application/json")
+    if as_of is None:
+        # the live answer as stored: its reads are one statement (one snapshot, one round trip),
+        # read in this process on SQLite and through an asynchronous connection on PostgreSQL,
+        # and answered here when that snapshot covers the whole log. Never waits here: a
+        # projection behind the log, an answer to build (an unresolved incident, an unknown
+        # customer) or a connection that fails go to a worker thread (decisions 18 and 20).
+        try:
+            reads = await answer_reads.read(customer_id, str(a), str(b))
+        except psycopg.OperationalError:
+            reads = None  # the threaded path retries, and reports an outage as 503
+        if reads is not None and reads.covers_log():
+            stored = credits_answer(reads, customer_id, a, b, to_micros(datetime.now(UTC)))
+            if stored is not None:
+                return Response(stored, media_type="application/json")
     return await run_in_threadpool(_credits, service, settings, customer_id, a, b, as_of)
 
 

@@ -46,6 +46,10 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
         row = cursor.fetchone()
         return int(row["max"] or 0)
 
+    def position_sql(self) -> str:
+        """A query of the log's last position, to be a subquery of one statement."""
+        return self.max_notification_id_statement.as_string(None)
+
 
 class NeverMissingSubscription(PullsOnATimer, PostgresSubscription):
     """Pulls when notified, and at least every SAFETY_PULL_SECONDS (a lost NOTIFY is late, never lost)."""

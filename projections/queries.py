@@ -26,8 +26,8 @@ from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
 from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
 from projections.model import _subscriptions
-from projections.readers import Reader, SQLReader
-from projections.records import LineRow, PeriodRow, YearRow, answer_json, line_json, line_rows
+from projections.readers import Reader
+from projections.records import LineRow, PeriodAnswer, PeriodRow, YearRow, answer_json, line_json, line_rows
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,21 @@ class LiveFacts(Protocol):
     def maintenance_for(self, service: str, window: Window) -> list[MaintenanceFacts]: ...
 
 
-def affecting_open_incidents(reader: LiveFacts, c: ContractFacts) -> list[IncidentFacts]:
+class Unresolved(Protocol):
+    def open_incidents(self, services: set[str]) -> list[IncidentFacts]: ...
+
+
+class StoredAnswerReader(Unresolved, Protocol):
+    """What the live credits answer as stored reads: SQLReader reads it query by query,
+    projections/answer_reads.py's AnswerReads in one statement."""
+
+    def contracts_of(self, customer_id: str) -> list[ContractFacts]: ...
+    def period_answers(self, customer_id: str, first: str, last: str) -> dict[tuple[str, str], PeriodAnswer]: ...
+    def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]: ...
+    def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
+
+
+def affecting_open_incidents(reader: Unresolved, c: ContractFacts) -> list[IncidentFacts]:
     """Unresolved incidents that count for at least one of the contract's subscriptions."""
     services = {s.service for s in _subscriptions(c)}
     everything = Window(-(2**62), 2**62)
@@ -270,7 +284,7 @@ def _stored_year_json(
     return _year_json(c, year_start, (cap, 0, 0, 0, cap))
 
 
-def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Month, now: int) -> bytes | None:
+def credits_answer(reader: StoredAnswerReader, customer_id: str, first: Month, last: Month, now: int) -> bytes | None:
     """The live credits answer (as_of null) as the API writes it, byte for byte what
     `credits_document` gives, assembled from the periods' stored parts: one read of the
     customer's periods in the range, their lines copied as stored, nothing decoded.
@@ -282,7 +296,7 @@ def credits_answer(reader: SQLReader, customer_id: str, first: Month, last: Mont
     contracts = reader.contracts_of(customer_id)
     if not contracts:
         return None
-    unresolved = OpenIncidentsOnce(reader, {s.service for c in contracts for s in _subscriptions(c)})
+    unresolved = UnresolvedIncidents(reader.open_incidents({s.service for c in contracts for s in _subscriptions(c)}))
     if any(affecting_open_incidents(unresolved, c) for c in contracts):
         return None
     stored = reader.period_answers(customer_id, str(first), str(last))
@@ -396,18 +410,25 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     }
 
 
-class OpenIncidentsOnce:
-    """The live facts of a reader, its unresolved incidents (of every service, or of these) read
-    once for every contract of a report, a billing run or a customer."""
+class UnresolvedIncidents:
+    """Unresolved incidents read once, answered by service."""
 
-    def __init__(self, reader: Reader, services: set[str] | None = None) -> None:
-        self._reader = reader
+    def __init__(self, incidents: list[IncidentFacts]) -> None:
         self._open: dict[str, list[IncidentFacts]] = defaultdict(list)
-        for incident in reader.open_incidents(set(reader.services()) if services is None else services):
+        for incident in incidents:
             self._open[incident.service].append(incident)
 
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
         return [i for s in sorted(services) for i in self._open.get(s, [])]
+
+
+class OpenIncidentsOnce(UnresolvedIncidents):
+    """The live facts of a reader, its unresolved incidents (of every service, or of these) read
+    once for every contract of a report, a billing run or a customer."""
+
+    def __init__(self, reader: Reader, services: set[str] | None = None) -> None:
+        super().__init__(reader.open_incidents(set(reader.services()) if services is None else services))
+        self._reader = reader
 
     def incidents_for(self, service: str, window: Window) -> list[IncidentFacts]:
         return self._reader.incidents_for(service, window)

@@ -14,6 +14,13 @@ from domain.application import APPLICATION_NAME, CreditsApplication
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError
 from domain.limits import check_instant, check_month
+from projections.answer_reads import (
+    AnswerReads,
+    InProcessAnswerReads,
+    PostgresAnswerReads,
+    answer_statement,
+    read_answer,
+)
 from projections.as_of import customer_model_at, ledger_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
@@ -56,6 +63,8 @@ class CreditsService:
         assert isinstance(view, SQLCreditsView)
         self.view = view
         self.reader = SQLReader(view)
+        recorder: Any = self.app.recorder
+        self._log_position_sql: str = recorder.position_sql()
         # the whole read model as known at an instant, for the as-of pages that need every
         # customer: the last one asked, by the log position it covers (see world_at)
         self._world_lock = threading.Lock()
@@ -123,6 +132,28 @@ class CreditsService:
             "last_slice_at": state["last_slice_at"],
             "customers_checked_this_cycle": state["checked_this_cycle"],
         }
+
+    def answer_reads(self, customer_id: str, first: str, last: str) -> AnswerReads:
+        """What the live credits answer reads about a customer, with the log's position and the
+        views', in one statement: one snapshot (projections/answer_reads.py, decision 20)."""
+        return read_answer(self.view, self._log_position_sql, APPLICATION_NAME, customer_id, first, last)
+
+    def live_answer_reads(self, pool_size: int) -> InProcessAnswerReads | PostgresAnswerReads:
+        """Where the API reads the live credits answer from: this process on SQLite, a pool of
+        asynchronous connections on PostgreSQL (opened and closed by the caller, in its loop)."""
+        if self.view.reads_in_process:
+            return InProcessAnswerReads(self.answer_reads)
+        env = store_env(self.url)
+        connection = {
+            "dbname": env["POSTGRES_DBNAME"],
+            "host": env["POSTGRES_HOST"],
+            "port": env["POSTGRES_PORT"],
+            "user": env["POSTGRES_USER"],
+            "password": env["POSTGRES_PASSWORD"],
+            "connect_timeout": env["POSTGRES_CONNECT_TIMEOUT"],
+        }
+        statement = self.view.sql(answer_statement(self._log_position_sql, self.view.tracking_table()))
+        return PostgresAnswerReads(connection, statement, APPLICATION_NAME, pool_size)
 
     def _position_to_wait_for(self) -> int | None:
         """Inside `view.reading()`: None when its snapshot of the views covers every fact its

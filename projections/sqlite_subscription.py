@@ -27,3 +27,7 @@ class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
         """The log's last position as the given transaction sees it (a cursor on this database)."""
         cursor.execute(self.select_max_notification_id_statement)
         return int(cursor.fetchone()[0] or 0)
+
+    def position_sql(self) -> str:
+        """A query of the log's last position, to be a subquery of one statement."""
+        return self.select_max_notification_id_statement

@@ -35,6 +35,7 @@ from domain.calendar import Month, months_between, to_micros
 from domain.credit import compute_period
 from domain.errors import DomainError
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
+from projections.answer_reads import read_answer
 from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
 from projections.model import FOREVER, CreditsModel
@@ -608,6 +609,13 @@ class LiveVersusReplay(RuleBasedStateMachine):
                         stored = credits_answer(
                             SQLReader(self.view), customer, Month(2025, 1), Month(2025, 12), to_micros(now)
                         )
+                    # the API's reads: one statement (projections/answer_reads.py), its own snapshot
+                    reads = read_answer(
+                        self.view, self.app.recorder.position_sql(), APPLICATION_NAME, customer, "2025-01", "2025-12"
+                    )
+                    assert reads.covers_log()  # the views are at the head
+                    one_statement = credits_answer(reads, customer, Month(2025, 1), Month(2025, 12), to_micros(now))
+                    assert one_statement == stored, f"credits of {customer} at {now}: one statement {one_statement!r}"
                     if stored is not None:
                         assert stored == answer_json(expected).encode(), (
                             f"credits of {customer} at {now}: as stored {stored!r} != replay {expected}"

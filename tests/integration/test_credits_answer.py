@@ -9,7 +9,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from fastapi.testclient import TestClient
 from starlette.concurrency import run_in_threadpool
@@ -71,6 +73,10 @@ def test_the_stored_answer_is_the_built_one_and_the_replayed_one(store_url: str)
                 with service.view.reading():
                     stored = credits_answer(service.reader, customer, first, last, now)
                     built = credits_document(service.reader, customer, first, last, now)
+                # the API's reads: one statement in its own snapshot (projections/answer_reads.py)
+                reads = service.answer_reads(customer, str(first), str(last))
+                assert reads.covers_log()
+                assert credits_answer(reads, customer, first, last, now) == stored, f"{customer} {first}..{last}"
                 assert built == credits_document(fresh, customer, first, last, now)
                 if stored is None:
                     computed_at_now += 1
@@ -85,14 +91,16 @@ def test_an_unknown_customer_has_no_stored_answer(store_url: str) -> None:
     service = CreditsService(store_url)
     with service.view.reading():
         assert credits_answer(service.reader, "nobody", Month(2025, 1), Month(2025, 2), to_micros(NOWS[0])) is None
+    for customer in ("nobody", "no\x00body"):  # PostgreSQL refuses a NUL byte in a query's text
+        reads = service.answer_reads(customer, "2025-01", "2025-02")
+        assert credits_answer(reads, customer, Month(2025, 1), Month(2025, 2), to_micros(NOWS[0])) is None
 
 
 def test_over_http_the_answer_is_the_built_one(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     service = _world(store_url)
-    # which requests went to a worker thread (decision 18): on SQLite, only those not answerable
-    # as stored from a current snapshot; on PostgreSQL, every one
+    # which requests went to a worker thread (decisions 18 and 20): only those not answerable as
+    # stored from a current snapshot, on both stores (PostgreSQL's reads are asynchronous)
     threaded: list[str] = []
-    assert service.view.reads_in_process == store_url.startswith("sqlite")
 
     async def recording(func: Any, *args: Any) -> Any:
         threaded.append(args[2])  # _credits(service, settings, customer_id, ...)
@@ -116,8 +124,41 @@ def test_over_http_the_answer_is_the_built_one(store_url: str, monkeypatch: pyte
                 expected = credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
             assert r.json() == expected
         missing = client.get("/v1/customers/nobody/credits?from=2024-01&to=2025-12", headers=auth("auditor"))
-        expected_threaded = [c for c in customers if c in built or not service.view.reads_in_process]
-        assert threaded == [*expected_threaded, "nobody"]
+        assert threaded == [*(c for c in customers if c in built), "nobody"]
         assert missing.status_code == 404
         assert missing.headers["content-type"] == "application/problem+json"
         assert "customer_id" in json.dumps(missing.json())
+
+
+def test_a_failed_one_statement_read_is_answered_the_threaded_way(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection that fails in the one-statement read (a restarted server, a pool exhausted)
+    costs the request a worker thread, not an error: that path retries and reports an outage."""
+    service = _world(store_url)
+    threaded: list[str] = []
+
+    async def recording(func: Any, *args: Any) -> Any:
+        threaded.append(args[2])
+        return await run_in_threadpool(func, *args)
+
+    async def failing(customer_id: str, first: str, last: str) -> Any:
+        raise psycopg.OperationalError("the connection was lost")
+
+    monkeypatch.setattr(routes_queries, "run_in_threadpool", recording)
+    with service.view.reading():
+        now = to_micros(datetime.now(UTC))
+        customer = next(
+            c
+            for c in service.reader.customers()
+            if credits_answer(service.reader, c, Month(2024, 1), Month(2025, 12), now) is not None
+        )
+    with TestClient(create_app(api_settings(store_url, self_check_customers=0))) as client:
+        assert isinstance(client.app, FastAPI)
+        monkeypatch.setattr(client.app.state.answer_reads, "read", failing)
+        r = client.get(f"/v1/customers/{customer}/credits?from=2024-01&to=2025-12", headers=auth("auditor"))
+        assert r.status_code == 200, r.text
+        with service.view.reading():
+            now = to_micros(datetime.now(UTC))
+            assert r.json() == credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
+    assert threaded == [customer]

@@ -20,12 +20,15 @@ def test_a_snapshot_is_current_only_once_the_views_cover_the_log(store_url: str)
     world = Scenario(service.app).contract()
     with service.view.reading():
         assert not service.covers_log()  # the contract is in the log, not yet in the views
+    assert not service.answer_reads("a", "2025-03", "2025-03").covers_log()  # the API's one statement
     service.catch_up()
     with service.view.reading():
         assert service.covers_log()
+    assert service.answer_reads("a", "2025-03", "2025-03").covers_log()
     world.incident(utc(2025, 3, 10, 10), utc(2025, 3, 10, 14))
     with service.view.reading():
         assert not service.covers_log()
+    assert not service.answer_reads("a", "2025-03", "2025-03").covers_log()
     with pytest.raises(ProjectionBehindError), service.reading_current(0.0):
         pytest.fail("a read behind the log must not be answered")
     service.close()
