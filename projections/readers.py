@@ -346,6 +346,8 @@ class SQLReader:
         where, params = ["seq > ?"], [after]
         if unacknowledged:
             where.append("invoice_id IS NULL")
+        if customer_id is not None and not ID_PATTERN.fullmatch(customer_id):
+            return []  # no entry can be of it (see contracts_of)
         for column, value in (("customer_id", customer_id), ("month", month), ("kind", kind)):
             if value is not None:
                 where.append(f"{column} = ?")

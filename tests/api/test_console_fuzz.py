@@ -76,3 +76,33 @@ def test_a_customer_id_with_a_nul_byte_is_unknown_not_a_database_failure(signed_
     customer can have such an id, so it is not found, on both stores."""
     r = signed_in.get(path, headers=auth("admin") if path.startswith("/v1/") else None, follow_redirects=False)
     assert r.status_code == 404, (r.status_code, r.text[:300])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/contracts/a%00b",
+        "/v1/incidents/a%00b",
+        "/v1/billing/runs/a%00b",
+        "/v1/webhooks/a%00b",
+        "/v1/webhooks/a%00b/deliveries",
+        "/v1/billing/ledger?customer_id=a%00b",
+        "/v1/billing/ledger.csv?customer_id=a%00b",
+        "/v1/billing/ledger?after=a%00b",
+        "/v1/billing/unbilled?after=a%00b",
+        "/v1/customers?q=a%00b",
+        "/v1/customers?after=a%00b",
+        "/v1/webhooks/x/deliveries?after=a%00b",
+        "/ui/incidents/a%00b",
+        "/ui/webhooks/a%00b",
+        "/ui/customers?q=a%00b",
+        "/ui/billing?customer_id=a%00b",
+        "/ui/billing/ledger.csv?customer_id=a%00b",
+    ],
+)
+def test_no_id_with_a_nul_byte_makes_a_server_error(signed_in: TestClient, path: str) -> None:
+    """Every read that takes an id or a filter from the address, with a NUL byte in it: not found
+    or refused as a bad value, never a database failure (PostgreSQL refuses a NUL byte in a
+    query's text), on both stores."""
+    r = signed_in.get(path, headers=auth("admin") if path.startswith("/v1/") else None, follow_redirects=False)
+    assert r.status_code in (200, 404, 422), (r.status_code, r.text[:300])
