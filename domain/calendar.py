@@ -149,13 +149,15 @@ def month_of_instant(micros: int, tz: ZoneInfo) -> Month:
     return Month.of(local_date(micros, tz))
 
 
-def months_between(first: Month, last: Month) -> list[Month]:
+@lru_cache(maxsize=4096)
+def months_between(first: Month, last: Month) -> tuple[Month, ...]:
+    """The months from `first` to `last`, both included (cached: answers ask the same ranges)."""
     months = []
     m = first
     while m <= last:
         months.append(m)
         m = m.next()
-    return months
+    return tuple(months)
 
 
 def anniversary(starts_on: date, years: int) -> date:

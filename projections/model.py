@@ -559,7 +559,7 @@ def _within(c: ContractFacts, months: Iterable[Month]) -> set[Month]:
     return {m for m in months if m >= first and (last is None or m <= last)}
 
 
-def _local_months(c: ContractFacts, start: int, end: int) -> list[Month]:
+def _local_months(c: ContractFacts, start: int, end: int) -> tuple[Month, ...]:
     """The months of the contract's time zone that [start, end) overlaps (unclipped)."""
     tz = c.tz
     return months_between(month_of_instant(start, tz), month_of_instant(end - 1, tz))

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Protocol
 
 from domain.calendar import (
@@ -284,6 +285,12 @@ def _stored_year_json(
     return _year_json(c, year_start, (cap, 0, 0, 0, cap))
 
 
+@lru_cache(maxsize=256)
+def _month_texts(first: Month, last: Month) -> dict[Month, str]:
+    """The months' texts, by month (cached: read only)."""
+    return {m: str(m) for m in months_between(first, last)}
+
+
 def credits_answer(reader: StoredAnswerReader, customer_id: str, first: Month, last: Month, now: int) -> bytes | None:
     """The live credits answer (as_of null) as the API writes it, byte for byte what
     `credits_document` gives, assembled from the periods' stored parts: one read of the
@@ -304,7 +311,7 @@ def credits_answer(reader: StoredAnswerReader, customer_id: str, first: Month, l
     billed = reader.billed_of(customer_id)
     periods: list[str] = []
     years: list[dict[str, Any]] = []
-    texts = {m: str(m) for m in months_between(first, last)}
+    texts = _month_texts(first, last)
     for c in contracts:
         year_starts: list[str] = []
         head = f'{{"contract_id":{answer_json(c.contract_id)},"month":"'
