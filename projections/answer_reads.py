@@ -101,8 +101,8 @@ def answer_parameters(application_name: str, customer_id: str, first: str, last:
 class AnswerReads:
     """The rows of one `answer_statement`, answering what `credits_answer` asks of a reader."""
 
-    def __init__(self, customer_id: str, rows: Iterable[Sequence[Any]]) -> None:
-        self.customer_id = customer_id
+    def __init__(self, customer_id: str, first: str, last: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.customer_id, self.first, self.last = customer_id, first, last
         self.log_position = 0
         self.covered = 0
         self._contracts: list[str] = []
@@ -130,27 +130,27 @@ class AnswerReads:
         """Whether the views cover every fact the log held in this snapshot (read-your-writes)."""
         return self.covered >= self.log_position
 
-    def _of(self, customer_id: str) -> bool:
+    def _check(self, customer_id: str) -> None:
         assert customer_id == self.customer_id, "the reads are of one customer"
-        return True
 
     def contracts_of(self, customer_id: str) -> list[ContractFacts]:
-        self._of(customer_id)
+        self._check(customer_id)
         return [contract_from_text(doc) for doc in self._contracts]
 
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
         return [incident_from_doc(json.loads(doc)) for service, doc in self._incidents if service in services]
 
     def period_answers(self, customer_id: str, first: str, last: str) -> dict[tuple[str, str], PeriodAnswer]:
-        self._of(customer_id)
+        self._check(customer_id)
+        assert self.first <= first and last <= self.last, "the months asked were read"
         return {k: v for k, v in self._periods.items() if first <= k[1] <= last}
 
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]:
-        self._of(customer_id)
+        self._check(customer_id)
         return self._years
 
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]:
-        self._of(customer_id)
+        self._check(customer_id)
         return self._billed
 
 
@@ -162,14 +162,15 @@ def _statement(log_position_sql: str, tracking_table: str) -> str:
 def read_answer(
     view: SQLCreditsView, log_position_sql: str, application_name: str, customer_id: str, first: str, last: str
 ) -> AnswerReads:
-    """The reads through the views' own connection (inside `view.reading()`, in its snapshot)."""
+    """The reads through the views' own connection: one statement, its own snapshot (or, inside
+    `view.reading()`, that reading's)."""
     if not answerable(customer_id):
-        return AnswerReads(customer_id, [])
+        return AnswerReads(customer_id, first, last, [])
     rows = view.select(
         _statement(log_position_sql, view.tracking_table()),
         answer_parameters(application_name, customer_id, first, last),
     )
-    return AnswerReads(customer_id, ([r[k] for k in COLUMNS] for r in rows))
+    return AnswerReads(customer_id, first, last, ([r[k] for k in COLUMNS] for r in rows))
 
 
 def answerable(customer_id: str) -> bool:
@@ -223,9 +224,9 @@ class PostgresAnswerReads:
 
     async def read(self, customer_id: str, first: str, last: str) -> AnswerReads:
         if not answerable(customer_id):
-            return AnswerReads(customer_id, [])
+            return AnswerReads(customer_id, first, last, [])
         async with self._pool.connection() as conn:
             parameters = answer_parameters(self._application_name, customer_id, first, last)
             cursor = await conn.execute(self._statement, parameters)
             rows = await cursor.fetchall()
-        return AnswerReads(customer_id, rows)
+        return AnswerReads(customer_id, first, last, rows)
