@@ -26,9 +26,7 @@ def _rows(log: int | None, covered: int | None) -> list[tuple[object, ...]]:
 @pytest.mark.parametrize(
     ("log", "covered", "current"), [(None, None, True), (7, 7, True), (7, 6, False), (7, None, False), (6, 7, True)]
 )
-def test_current_when_the_views_cover_the_log(
-    log: int | None, covered: int | None, current: bool
-) -> None:
+def test_current_when_the_views_cover_the_log(log: int | None, covered: int | None, current: bool) -> None:
     assert AnswerReads("cust", "2025-01", "2025-12", _rows(log, covered)).covers_log() is current
 
 
