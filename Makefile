@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/sla-credits quickstart
 
-## test: lint, type checks and the whole test suite (three processes; then, alone, the tests that stop PostgreSQL)
+## test: lint, type checks and the whole test suite (two processes; then, alone, the tests that stop PostgreSQL)
 test: $(STAMP) lint typecheck
-	$(BIN)/pytest -q --durations=15 -n 3 --dist worksteal -m "not exclusive"
+	$(BIN)/pytest -q --durations=15 -n 2 --dist worksteal -m "not exclusive"
 	$(BIN)/pytest -q -m exclusive
 
 ## openapi: write the served OpenAPI document to docs/openapi.json (a test fails while they differ)

@@ -51,6 +51,11 @@ class Ingest:
                 if self.pause:
                     time.sleep(self.pause)
 
+    def wait_for_answers(self, n: int) -> None:
+        """Until `n` more requests have been answered (however slow the machine is)."""
+        target = len(self.answers) + n
+        wait_until(lambda: len(self.answers) >= target, 120, f"{n} answers to the ingest")
+
     def stop(self) -> list[tuple[str, int, str]]:
         self._stop.set()
         self._thread.join(timeout=60)
@@ -104,14 +109,14 @@ def test_two_projection_runners_at_once_one_waits_and_takes_over(store_url: str,
         _contracts(server)
         wait_until(lambda: "waiting" in (tmp_path / "second.log").read_text(), 30, "the second runner to wait")
         ingest = Ingest(server.base)
-        time.sleep(2)
+        ingest.wait_for_answers(20)
         assert {a[1] for a in ingest.stop()} == {201}
         with server.client() as http:
             verified(http)
             first.stop()  # the second runner takes over
             wait_until(lambda: "lock acquired" in (tmp_path / "second.log").read_text(), 30, "the takeover")
             ingest = Ingest(server.base)
-            time.sleep(1)
+            ingest.wait_for_answers(10)
             assert {a[1] for a in ingest.stop()} == {201}
             result = verified(http)
     finally:
@@ -158,7 +163,7 @@ def test_postgresql_restarted_during_ingest_503s_recovers_and_loses_nothing_ackn
     try:
         _contracts(server)
         ingest = Ingest(server.base, pause=0.02)
-        time.sleep(1.5)
+        ingest.wait_for_answers(20)
         _pg_ctl("stop")
         try:
             time.sleep(3)
@@ -174,7 +179,7 @@ def test_postgresql_restarted_during_ingest_503s_recovers_and_loses_nothing_ackn
             # the live credits read's own pool (decision 20) held connections the restart broke:
             # a request that meets one is answered the threaded way, not with an error
             after_restart = [http.get(CREDITS).status_code for _ in range(16)]
-        time.sleep(2)
+        ingest.wait_for_answers(20)
         answers = ingest.stop()
         with server.client() as http:
             missing = [i for i, status, _ in answers if status == 201 and _answered(http, f"/v1/incidents/{i}") != 200]
