@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -31,6 +32,7 @@ from projections.queries import (
 from projections.readers import Reader
 from projections.service import CreditsService, month_range
 
+log = logging.getLogger("sla_credits.api")
 credits = APIRouter(prefix="/v1/customers", tags=["credits"])
 reports = APIRouter(prefix="/v1/reports", tags=["credits"])
 
@@ -119,8 +121,10 @@ async def get_credits(
         # customer) or a connection that fails go to a worker thread (decisions 18 and 20).
         try:
             reads = await answer_reads.read(customer_id, str(a), str(b))
-        except psycopg.OperationalError:
-            reads = None  # the threaded path retries, and reports an outage as 503
+        except psycopg.Error as e:
+            # the threaded path retries, and answers an outage as a 503 problem
+            log.warning("live credits read failed (%s), answered the threaded way", type(e).__name__)
+            reads = None
         if reads is not None and reads.covers_log():
             stored = credits_answer(reads, customer_id, a, b, to_micros(datetime.now(UTC)))
             if stored is not None:

@@ -201,19 +201,29 @@ class PostgresAnswerReads:
     """PostgreSQL: the statement through a pool of asynchronous connections, so that the event
     loop awaits its one round trip instead of handing the request to a worker thread. The
     connections are in autocommit: the statement is its own snapshot, with no BEGIN and no end.
-    A connection that fails raises psycopg.OperationalError (a PoolTimeout is one): the caller
-    answers the request the threaded way instead, which retries and reports an outage."""
+
+    Any failure raises a psycopg.Error, and the caller answers that request the threaded way
+    instead (the library's pool checks connections, retries, and reports an outage as 503). So
+    waiting here is never needed: a request waits at most WAIT_SECONDS for a connection of this
+    pool (each read holds one for about a millisecond), and a connection broken by a restart,
+    which the pool replaces with backoff, is given up after `connect_timeout` so that a new one
+    can be made as soon as the server answers again (not at the backoff's next attempt)."""
+
+    APPLICATION_NAME = "sla-credits live reads"  # its connections, by name, in pg_stat_activity
+    WAIT_SECONDS = 0.25
 
     def __init__(self, connection: dict[str, Any], statement: str, application_name: str, size: int) -> None:
         self._statement = statement
         self._application_name = application_name
+        connect_timeout = float(connection.get("connect_timeout", 5))
         self._pool = AsyncConnectionPool(
             connection_class=AsyncConnection,
-            kwargs={**connection, "autocommit": True},
+            kwargs={**connection, "autocommit": True, "application_name": self.APPLICATION_NAME},
             min_size=1,
             max_size=max(1, size),
             open=False,
-            timeout=float(connection.get("connect_timeout", 5)),
+            timeout=self.WAIT_SECONDS,
+            reconnect_timeout=connect_timeout,
         )
 
     async def open(self) -> None:

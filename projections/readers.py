@@ -348,6 +348,8 @@ class SQLReader:
             where.append("invoice_id IS NULL")
         if customer_id is not None and not ID_PATTERN.fullmatch(customer_id):
             return []  # no entry can be of it (see contracts_of)
+        if any(value is not None and "\x00" in value for value in (month, kind)):
+            return []  # no entry has it (and PostgreSQL refuses a NUL byte in a query's text)
         for column, value in (("customer_id", customer_id), ("month", month), ("kind", kind)):
             if value is not None:
                 where.append(f"{column} = ?")
@@ -363,6 +365,8 @@ class SQLReader:
         return [RunRow.from_doc(json.loads(r["doc"])) for r in rows]
 
     def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]:
+        if service is not None and "\x00" in service:
+            return []  # no incident has it (see ledger_rows)
         where, params = ("WHERE service = ?", (service,)) if service else ("", ())
         rows = self.view.select(
             f"SELECT doc FROM v_incidents {where} ORDER BY started_at DESC, incident_id LIMIT ? OFFSET ?",

@@ -98,6 +98,13 @@ def test_a_customer_id_with_a_nul_byte_is_unknown_not_a_database_failure(signed_
         "/ui/customers?q=a%00b",
         "/ui/billing?customer_id=a%00b",
         "/ui/billing/ledger.csv?customer_id=a%00b",
+        "/ui/billing?month=a%00b",
+        "/ui/billing?kind=a%00b",
+        "/ui/billing/ledger.csv?month=2025-0%00",
+        "/ui/billing/ledger.csv?kind=credit%00",
+        "/ui/incidents?service=a%00b",
+        "/ui/customers?service=a%00b&month=a%00b",
+        "/v1/billing/runs?month=a%00b",
     ],
 )
 def test_no_id_with_a_nul_byte_makes_a_server_error(signed_in: TestClient, path: str) -> None:

@@ -6,6 +6,7 @@ on both stores; and over HTTP."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from api.app import create_app
 from api.importer import import_lines
 from bench.dataset import commands
 from domain.calendar import Month, to_micros
+from projections.answer_reads import PostgresAnswerReads
 from projections.queries import credits_answer, credits_document
 from projections.readers import ModelReader
 from projections.runner import rebuild, replay
@@ -162,3 +164,50 @@ def test_a_failed_one_statement_read_is_answered_the_threaded_way(
             now = to_micros(datetime.now(UTC))
             assert r.json() == credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
     assert threaded == [customer]
+
+
+def test_live_read_connections_broken_under_it_cost_a_detour_not_an_error(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As after a server restart: every connection of the live reads' own pool is ended by the
+    server. The request that meets one is answered the threaded way, correctly; the pool then
+    serves again by itself (decision 20)."""
+    service = _world(postgres_url)
+    threaded: list[str] = []
+
+    async def recording(func: Any, *args: Any) -> Any:
+        threaded.append(args[2])
+        return await run_in_threadpool(func, *args)
+
+    monkeypatch.setattr(routes_queries, "run_in_threadpool", recording)
+    with service.view.reading():
+        now = to_micros(datetime.now(UTC))
+        customer = next(
+            c
+            for c in service.reader.customers()
+            if credits_answer(service.reader, c, Month(2024, 1), Month(2025, 12), now) is not None
+        )
+        expected = credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
+    path = f"/v1/customers/{customer}/credits?from=2024-01&to=2025-12"
+    with TestClient(create_app(api_settings(postgres_url, self_check_customers=0))) as client:
+
+        def answered_without_a_thread() -> bool:
+            before = len(threaded)
+            r = client.get(path, headers=auth("auditor"))
+            assert r.status_code == 200, r.text
+            assert r.json() == expected
+            return len(threaded) == before
+
+        assert answered_without_a_thread()
+        with psycopg.connect(postgres_url, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE application_name = %s AND datname = current_database()",
+                (PostgresAnswerReads.APPLICATION_NAME,),
+            ).fetchall()
+        assert ended  # the pool's connections, by their name
+        assert not answered_without_a_thread()  # the broken connection: the threaded way, 200
+        deadline = time.monotonic() + 60
+        while not answered_without_a_thread():
+            assert time.monotonic() < deadline, "the live reads' pool did not serve again"
+    assert set(threaded) == {customer}
