@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from api import commands
@@ -121,6 +122,8 @@ async def get_credits(
         # customer) or a connection that fails go to a worker thread (decisions 18 and 20).
         try:
             reads = await answer_reads.read(customer_id, str(a), str(b))
+        except PoolTimeout:
+            reads = None  # every connection of the live reads' pool busy: the threaded way
         except psycopg.Error as e:
             # the threaded path retries, and answers an outage as a 503 problem
             log.warning("live credits read failed (%s), answered the threaded way", type(e).__name__)

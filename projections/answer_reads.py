@@ -205,12 +205,13 @@ class PostgresAnswerReads:
     Any failure raises a psycopg.Error, and the caller answers that request the threaded way
     instead (the library's pool checks connections, retries, and reports an outage as 503). So
     waiting here is never needed: a request waits at most WAIT_SECONDS for a connection of this
-    pool (each read holds one for about a millisecond), and a connection broken by a restart,
+    pool (a read holds one for a round trip and its turn of the event loop: milliseconds, tens
+    under a full load), and a connection broken by a restart,
     which the pool replaces with backoff, is given up after `connect_timeout` so that a new one
     can be made as soon as the server answers again (not at the backoff's next attempt)."""
 
     APPLICATION_NAME = "sla-credits live reads"  # its connections, by name, in pg_stat_activity
-    WAIT_SECONDS = 0.25
+    WAIT_SECONDS = 1.0
 
     def __init__(self, connection: dict[str, Any], statement: str, application_name: str, size: int) -> None:
         self._statement = statement
