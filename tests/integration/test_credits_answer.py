@@ -98,10 +98,8 @@ def test_an_unknown_customer_has_no_stored_answer(store_url: str) -> None:
         assert credits_answer(reads, customer, Month(2025, 1), Month(2025, 2), to_micros(NOWS[0])) is None
 
 
-def test_over_http_the_answer_is_the_built_one(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    service = _world(store_url)
-    # which requests went to a worker thread (decisions 18 and 20): only those not answerable as
-    # stored from a current snapshot, on both stores (PostgreSQL's reads are asynchronous)
+def _threaded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The customers whose credits requests go to a worker thread, in order (decisions 18, 20)."""
     threaded: list[str] = []
 
     async def recording(func: Any, *args: Any) -> Any:
@@ -109,6 +107,25 @@ def test_over_http_the_answer_is_the_built_one(store_url: str, monkeypatch: pyte
         return await run_in_threadpool(func, *args)
 
     monkeypatch.setattr(routes_queries, "run_in_threadpool", recording)
+    return threaded
+
+
+def _answered_as_stored(service: CreditsService) -> str:
+    """A customer whose live answer is read as stored (no unresolved incident reaches them)."""
+    with service.view.reading():
+        now = to_micros(datetime.now(UTC))
+        return next(
+            c
+            for c in service.reader.customers()
+            if credits_answer(service.reader, c, Month(2024, 1), Month(2025, 12), now) is not None
+        )
+
+
+def test_over_http_the_answer_is_the_built_one(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    service = _world(store_url)
+    # which requests went to a worker thread (decisions 18 and 20): only those not answerable as
+    # stored from a current snapshot, on both stores (PostgreSQL's reads are asynchronous)
+    threaded = _threaded(monkeypatch)
     customers = service.reader.customers()[:12]
     with service.view.reading():
         now = to_micros(datetime.now(UTC))
@@ -138,23 +155,12 @@ def test_a_failed_one_statement_read_is_answered_the_threaded_way(
     """A connection that fails in the one-statement read (a restarted server, a pool exhausted)
     costs the request a worker thread, not an error: that path retries and reports an outage."""
     service = _world(store_url)
-    threaded: list[str] = []
-
-    async def recording(func: Any, *args: Any) -> Any:
-        threaded.append(args[2])
-        return await run_in_threadpool(func, *args)
+    threaded = _threaded(monkeypatch)
 
     async def failing(customer_id: str, first: str, last: str) -> Any:
         raise psycopg.OperationalError("the connection was lost")
 
-    monkeypatch.setattr(routes_queries, "run_in_threadpool", recording)
-    with service.view.reading():
-        now = to_micros(datetime.now(UTC))
-        customer = next(
-            c
-            for c in service.reader.customers()
-            if credits_answer(service.reader, c, Month(2024, 1), Month(2025, 12), now) is not None
-        )
+    customer = _answered_as_stored(service)
     with TestClient(create_app(api_settings(store_url, self_check_customers=0))) as client:
         assert isinstance(client.app, FastAPI)
         monkeypatch.setattr(client.app.state.answer_reads, "read", failing)
@@ -173,20 +179,11 @@ def test_live_read_connections_broken_under_it_cost_a_detour_not_an_error(
     server. The request that meets one is answered the threaded way, correctly; the pool then
     serves again by itself (decision 20)."""
     service = _world(postgres_url)
-    threaded: list[str] = []
+    threaded = _threaded(monkeypatch)
 
-    async def recording(func: Any, *args: Any) -> Any:
-        threaded.append(args[2])
-        return await run_in_threadpool(func, *args)
-
-    monkeypatch.setattr(routes_queries, "run_in_threadpool", recording)
+    customer = _answered_as_stored(service)
     with service.view.reading():
         now = to_micros(datetime.now(UTC))
-        customer = next(
-            c
-            for c in service.reader.customers()
-            if credits_answer(service.reader, c, Month(2024, 1), Month(2025, 12), now) is not None
-        )
         expected = credits_document(service.reader, customer, Month(2024, 1), Month(2025, 12), now)
     path = f"/v1/customers/{customer}/credits?from=2024-01&to=2025-12"
     with TestClient(create_app(api_settings(postgres_url, self_check_customers=0))) as client:
