@@ -42,7 +42,7 @@ class FailFastPostgresApplicationRecorder(PostgresApplicationRecorder):
 
     def position_in(self, cursor: Any) -> int:
         """The log's last position as the given transaction sees it (a cursor on this database)."""
-        cursor.execute(self.max_notification_id_statement)
+        cursor.execute(self.position_sql())
         row = cursor.fetchone()
         return int(row["max"] or 0)
 

@@ -25,7 +25,7 @@ class PollingSQLiteApplicationRecorder(SQLiteApplicationRecorder):
 
     def position_in(self, cursor: Any) -> int:
         """The log's last position as the given transaction sees it (a cursor on this database)."""
-        cursor.execute(self.select_max_notification_id_statement)
+        cursor.execute(self.position_sql())
         return int(cursor.fetchone()[0] or 0)
 
     def position_sql(self) -> str:
