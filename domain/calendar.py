@@ -67,7 +67,15 @@ class Month(NamedTuple):
         return Month(index // 12, index % 12 + 1)
 
     def __str__(self) -> str:
-        return f"{self.year:04d}-{self.month:02d}"
+        text = _MONTH_TEXTS.get(self)
+        if text is None:
+            text = _MONTH_TEXTS[self] = f"{self.year:04d}-{self.month:02d}"
+        return text
+
+
+# Month texts, written once each: every period row and cache key names its month (a few hundred
+# distinct months in any store; a dictionary look-up costs a fifth of the formatting)
+_MONTH_TEXTS: dict[Month, str] = {}
 
 
 @lru_cache(maxsize=4096)
@@ -126,7 +134,10 @@ def measured_window(month: Month, tz: ZoneInfo, starts_on: date, ends_on: date |
     return Window(start, end)
 
 
+@lru_cache(maxsize=1 << 16)
 def local_date(micros: int, tz: ZoneInfo) -> date:
+    """The zone's calendar day of an instant (cached: the periods of every contract in a zone
+    start at the same few instants, the local midnights of their months)."""
     return from_micros(micros).astimezone(tz).date()
 
 
@@ -171,6 +182,7 @@ def anniversary(starts_on: date, years: int) -> date:
     return starts_on.replace(year=year)
 
 
+@lru_cache(maxsize=1 << 16)
 def contract_year_start(starts_on: date, day: date) -> date:
     """The start of the contract year containing `day` (day >= starts_on)."""
     k = day.year - starts_on.year

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from fractions import Fraction
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -79,6 +79,11 @@ class ContractFacts:
     def tz(self) -> ZoneInfo:
         return zone(self.timezone)
 
+    @cached_property
+    def versions_in_order(self) -> tuple[TermsVersion, ...]:
+        """The versions by effective day, a later recording winning a tie (sorted once)."""
+        return tuple(sorted(self.versions, key=lambda v: (v.effective_from, v.sequence)))
+
 
 class InEffect(NamedTuple):
     """The terms and subscriptions in effect on a day, resolved separately, with their source."""
@@ -93,10 +98,7 @@ class InEffect(NamedTuple):
 def in_effect(contract: ContractFacts, day: date) -> InEffect:
     """Each of terms and subscriptions from the fact with the latest effective_from on or
     before `day` that sets it, ties going to the one recorded later."""
-    applicable = sorted(
-        (v for v in contract.versions if v.effective_from <= day),
-        key=lambda v: (v.effective_from, v.sequence),
-    )
+    applicable = [v for v in contract.versions_in_order if v.effective_from <= day]
     terms_v = next(v for v in reversed(applicable) if v.terms is not None)
     subs_v = next(v for v in reversed(applicable) if v.subscriptions is not None)
     assert terms_v.terms is not None and subs_v.subscriptions is not None
@@ -193,8 +195,11 @@ def credit_line(
     Steps 3-5 depend only on the subscription's service and region, the window, the terms'
     weight and notice, "now", the candidate facts and (only when a candidate names customers)
     the customer; `memo`, shared by the callers of one recomputation, reuses them across the
-    many contracts an incident reaches."""
+    many contracts an incident reaches. Steps 6-8 add only the fee, the tiers and the month's
+    length: the memo shares the whole line between contracts that agree on those too (a line is
+    a value: the subscription it names is equal, not identical, to each such contract's own)."""
     key: tuple[object, ...] | None = None
+    priced_key: tuple[object, ...] | None = None
     if memo is not None:
         # figures only: the facts of other services and regions cannot count, so they are left
         # out of the considered lists (the explanation calls without a memo and lists them all)
@@ -209,10 +214,16 @@ def credit_line(
             now,
             facts_key,
         )
+        priced_key = (key, subscription.monthly_fee_minor, terms.credit_tiers, month.micros)
+        line = memo.get(priced_key)
+        if line is not None:
+            return line  # type: ignore[return-value]
         hit = memo.get(key)
         if hit is not None:
             considered, considered_m, downtime = hit
-            return _priced(subscription, terms, window, month, considered, considered_m, downtime)  # type: ignore[arg-type]
+            line = _priced(subscription, terms, window, month, considered, considered_m, downtime)  # type: ignore[arg-type]
+            memo[priced_key] = line
+            return line
     considered = tuple(
         ConsideredIncident(
             inc, why_incident_does_not_count(inc, subscription.service, subscription.region, customer_id, window)
@@ -236,9 +247,11 @@ def credit_line(
         terms.degraded_weight,
         now,
     )
-    if memo is not None and key is not None:
+    line = _priced(subscription, terms, window, month, considered, considered_m, downtime)
+    if memo is not None and key is not None and priced_key is not None:
         memo[key] = (considered, considered_m, downtime)
-    return _priced(subscription, terms, window, month, considered, considered_m, downtime)
+        memo[priced_key] = line
+    return line
 
 
 def _of_pair(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from domain.errors import InvalidValueError
 from domain.limits import MAX_NOTICE_HOURS, check_decimal, check_id, check_money
@@ -13,8 +13,10 @@ from domain.limits import MAX_NOTICE_HOURS, check_decimal, check_id, check_money
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 
 
-@dataclass(frozen=True)
-class CreditTier:
+class CreditTier(NamedTuple):
+    """A named pair: hashed and compared as a tuple, at C speed (the tiers key the cache of the
+    tier each downtime falls in, asked once per line of every period)."""
+
     below_percent: Decimal
     credit_percent: Decimal
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from domain.calendar import Month, months_between
 from domain.credit import ContractFacts, period_window
@@ -52,7 +52,7 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
         for m in sorted(months):
             have, want = stored.get((cid, m)), fresh.periods.get((cid, m))
             if want is not None:
-                want = replace(want, lines=())
+                want = want._replace(lines=())
             if have != want:
                 mismatches.append(Mismatch(cid, contracts[cid].customer_id, "period", m, have, want))
     figures_of: dict[str, ContractFigures] = {}

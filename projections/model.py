@@ -31,12 +31,13 @@ from domain.calendar import (
     utc_day,
 )
 from domain.cap import allocate_annual_cap, cap_for_year
-from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
+from domain.credit import ContractFacts, LineStep, PeriodStep, compute_period, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.audit import GENESIS
 from projections.records import (
     ClaimRow,
     FactRow,
+    LineRow,
     PeriodRow,
     RunRow,
     YearRow,
@@ -412,6 +413,17 @@ class CreditsModel:
             c, month, [], [], FOREVER, self._memo, lambda service, region: self._candidates(service, region, window)
         )
 
+    def _line_rows(self, lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
+        """`line_rows`, shared: the memo hands one line to every contract that shares it
+        (domain/credit.py: credit_line), so their rows are made once, keyed by the lines'
+        identities (the entry keeps the lines alive, so no other line can take their ids while
+        the memo lives)."""
+        key = ("rows", *map(id, lines))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = (lines, line_rows(lines))
+        return found[1]  # type: ignore[return-value]
+
     def _candidates(self, service: str, region: str, window: Window) -> Candidates:
         """The resolved incidents and the maintenance of one (service, region) in the window, in
         time order (shared while the facts stay the same)."""
@@ -486,7 +498,7 @@ class CreditsModel:
                 c.customer_id,
                 str(month),
                 year_start,
-                line_rows(step.lines),
+                self._line_rows(step.lines),
                 step.credit_minor,
                 old.granted_minor if old else 0,
                 old.capped_minor if old else 0,
@@ -525,9 +537,7 @@ class CreditsModel:
         for p, grant in zip(rows, allocation.grants, strict=True):
             # grants before the first changed month come out as they were: nothing is written
             if (p.granted_minor, p.capped_minor) != (grant.granted_minor, grant.capped_minor):
-                new = PeriodRow(
-                    **{**p.__dict__, "granted_minor": grant.granted_minor, "capped_minor": grant.capped_minor}
-                )
+                new = p._replace(granted_minor=grant.granted_minor, capped_minor=grant.capped_minor)
                 self.periods[(cid, p.month)] = new
                 self.changes.periods.add((cid, p.month))
         year = YearRow(

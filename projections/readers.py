@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import Protocol
 
 from domain.calendar import Window
@@ -86,7 +85,7 @@ class ModelReader:
                 (contract_id, m): self.model.periods[(contract_id, m)]
                 for m in self.model.periods_by_contract.get(contract_id, set())
             }
-        return {k: replace(p, lines=()) for k, p in self.model.periods.items() if months is None or k[1] in months}
+        return {k: p._replace(lines=()) for k, p in self.model.periods.items() if months is None or k[1] in months}
 
     def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]:
         """Per contract, the credit and the grant of its stored periods in months first..last."""

@@ -96,7 +96,7 @@ def differences(
         for month in sorted(months):
             have, want = stored_periods.get((cid, month)), fresh.periods.get((cid, month))
             if not compare_lines and have is not None and want is not None:
-                want = PeriodRow(**{**want.__dict__, "lines": have.lines})
+                want = want._replace(lines=have.lines)
             if have != want:
                 out.append(Mismatch(cid, c.customer_id, "period", month, have, want))
         starts = {s for (k, s) in stored_years if k == cid} | {s for (k, s) in fresh.years if k == cid}

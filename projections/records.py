@@ -227,8 +227,7 @@ def line_rows(lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
     return tuple(sorted((LineRow.of(line) for line in lines), key=lambda r: (r.service, r.region)))
 
 
-@dataclass(frozen=True)
-class PeriodRow:
+class PeriodRow(NamedTuple):
     """A contract's month with downtime, its credit and its grant under the annual cap."""
 
     contract_id: str

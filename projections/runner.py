@@ -38,10 +38,16 @@ def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = 
         position = notifications[-1].id
 
 
-def replay(app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None) -> MemoryCreditsView:
+def replay(
+    app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None, figures_only: bool = False
+) -> MemoryCreditsView:
     """The read model from the log alone: every fact, or those known at `known_at`: the longest
-    prefix of the log whose facts were all recorded at or before it (FactRow.known_from)."""
+    prefix of the log whose facts were all recorded at or before it (FactRow.known_from).
+
+    With `figures_only`, the audit's rows (the hash chain and the index of facts) are left out:
+    a model that is read, never written, needs only the figures (a page as of an instant)."""
     view = MemoryCreditsView()
+    view.model.record_log = not figures_only
     # one batch: every period is computed once, from the final facts, at the end
     last = upto if upto is not None else app.recorder.max_notification_id() or 0
     view.latest_position = lambda: last

@@ -218,10 +218,10 @@ class CreditsService:
         with self._world_lock:
             head = self.app.recorder.max_notification_id() or 0
             if (self.view.max_tracking_id(APPLICATION_NAME) or 0) < head:
-                return replay(self.app, known_at=as_of).model
+                return replay(self.app, known_at=as_of, figures_only=True).model
             upto = self.position_known_at(as_of)
             if self._world is None or self._world[0] != upto:
-                self._world = (upto, replay(self.app, upto=upto).model if upto else CreditsModel())
+                self._world = (upto, replay(self.app, upto=upto, figures_only=True).model if upto else CreditsModel())
             self._keep_world()
             return self._world[1]
 
