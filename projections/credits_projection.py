@@ -6,6 +6,8 @@ verification scratch store: only the view it writes to and where it stops differ
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -25,7 +27,7 @@ from domain.maintenance import Maintenance, maintenance_uuid
 from domain.terms import Subscription, Terms
 from domain.webhook import Webhook
 from projections.audit import fact_json, mapper, next_link
-from projections.records import ClaimRow, FactRow, dumps, incident_doc, instant_text, maintenance_doc
+from projections.records import ClaimRow, FactRow, RunParts, dumps, incident_doc, instant_text, maintenance_doc
 from projections.views import CreditsView
 
 # The @event decorator makes these classes; named here so the handlers can be registered.
@@ -256,11 +258,34 @@ class CreditsProjection(Projection[CreditsView]):
 
     @_apply.register(LedgerRunIssued)
     def _run_issued(self, e: Any) -> None:
-        self.view.model.put_run(e.run_id, _instant(e.issued_at), e.entries, e.covered, e.month, e.left)
+        self.view.model.put_run(e.run_id, _instant(e.issued_at), _run_parts(e), e.month, e.left)
 
     @_apply.register(LedgerAcknowledged)
     def _acknowledged(self, e: Any) -> None:
         self.view.model.put_acknowledgement(e.entry_id, e.invoice_id, _instant(e.applied_at))
+
+
+_RUNS_INDEXED: OrderedDict[int, tuple[Any, RunParts]] = OrderedDict()
+_RUNS_LOCK = threading.Lock()
+RUNS_INDEXED_LIMIT = 64
+
+
+def _run_parts(e: Any) -> RunParts:
+    """The run fact's parts, indexed once per decoded fact: the as-of answers replay the same
+    decoded facts again and again (projections/as_of.py keeps them), and each wants its own
+    customer's entries of every run. Keyed by the fact object's identity; the entry keeps the
+    object alive, so no other object can take its id while the entry lives."""
+    with _RUNS_LOCK:
+        found = _RUNS_INDEXED.get(id(e))
+        if found is not None and found[0] is e:
+            _RUNS_INDEXED.move_to_end(id(e))
+            return found[1]
+    parts = RunParts.of(e.entries, e.covered)
+    with _RUNS_LOCK:
+        _RUNS_INDEXED[id(e)] = (e, parts)
+        while len(_RUNS_INDEXED) > RUNS_INDEXED_LIMIT:
+            _RUNS_INDEXED.popitem(last=False)
+    return parts
 
 
 def _instant(value: Any) -> str:

@@ -39,11 +39,11 @@ from projections.records import (
     FactRow,
     LineRow,
     PeriodRow,
+    RunParts,
     RunRow,
     YearRow,
     ledger_row,
     line_rows,
-    run_totals,
 )
 
 # Stored rows do not depend on "now": they count resolved incidents only, and every month
@@ -345,34 +345,23 @@ class CreditsModel:
         self._recompute_reached(scope, [(new.starts_at, new.ends_at)])
 
     def put_run(
-        self,
-        run_id: str,
-        issued_at: str,
-        entries: list[dict[str, object]],
-        covered: list[str],
-        month: str = "",
-        left: list[str] | tuple[str, ...] = (),
+        self, run_id: str, issued_at: str, run: RunParts, month: str = "", left: list[str] | tuple[str, ...] = ()
     ) -> None:
-        totals = run_totals(entries)
-        self.runs[run_id] = RunRow(
-            run_id, len(self.runs) + 1, month, issued_at, len(entries), len(covered), tuple(sorted(left)), totals
-        )
+        """The run's row (its counts and sums whole), and the ledger entries and billed months of
+        the contracts this model keeps (all, but in a replay for one customer)."""
+        counts = (len(run.entries), len(run.covered), tuple(sorted(left)))
+        self.runs[run_id] = RunRow(run_id, len(self.runs) + 1, month, issued_at, *counts, run.totals)
         self.changes.runs.add(run_id)
         kept = self.contracts_kept
-        for e in entries:
-            if kept is not None and e["contract_id"] not in kept:
-                continue
+        for e in run.entries_kept(kept):
             row = ledger_row(run_id, issued_at, e)
             entry_id = str(row["entry_id"])
             self.ledger[entry_id] = row
             self.changes.ledger.add(entry_id)
-        for key in covered:
-            contract_id, month = key.split("|")
-            if kept is not None and contract_id not in kept:
-                continue
-            if (contract_id, month) not in self.billed:
-                self.billed[(contract_id, month)] = run_id
-                self.changes.billed.add((contract_id, month))
+        for key in run.covered_kept(kept):
+            if key not in self.billed:
+                self.billed[key] = run_id
+                self.changes.billed.add(key)
 
     def put_acknowledgement(self, entry_id: str, invoice_id: str, applied_at: str) -> None:
         if self.contracts_kept is not None and entry_id not in self.ledger:

@@ -346,6 +346,41 @@ def listed_entry(row: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in row.items() if k != "seq"}
 
 
+class RunParts(NamedTuple):
+    """A billing run's fact, indexed once: its sums, its entries and the contract-months it
+    covered, and where in each list every contract's own are (a replay for one customer takes
+    its own, instead of walking every customer's)."""
+
+    totals: dict[str, dict[str, int]]
+    entries: list[dict[str, object]]
+    covered: list[tuple[str, str]]  # (contract_id, month)
+    entries_of: dict[str, list[int]]  # contract id -> indexes in `entries`
+    covered_of: dict[str, list[int]]  # contract id -> indexes in `covered`
+
+    @classmethod
+    def of(cls, entries: list[dict[str, object]], covered: list[str]) -> RunParts:
+        pairs = [(contract_id, month) for contract_id, month in (key.split("|") for key in covered)]
+        entries_of: dict[str, list[int]] = {}
+        for i, e in enumerate(entries):
+            entries_of.setdefault(str(e["contract_id"]), []).append(i)
+        covered_of: dict[str, list[int]] = {}
+        for i, (contract_id, _) in enumerate(pairs):
+            covered_of.setdefault(contract_id, []).append(i)
+        return cls(run_totals(entries), entries, pairs, entries_of, covered_of)
+
+    def entries_kept(self, kept: set[str] | None) -> list[dict[str, object]]:
+        """The entries of these contracts (None: all), in the run's order."""
+        if kept is None:
+            return self.entries
+        return [self.entries[i] for i in sorted(i for c in kept for i in self.entries_of.get(c, ()))]
+
+    def covered_kept(self, kept: set[str] | None) -> list[tuple[str, str]]:
+        """The covered contract-months of these contracts (None: all), in the run's order."""
+        if kept is None:
+            return self.covered
+        return [self.covered[i] for i in sorted(i for c in kept for i in self.covered_of.get(c, ()))]
+
+
 def run_totals(entries: list[dict[str, object]]) -> dict[str, dict[str, int]]:
     """A run's sums by currency and kind."""
     totals: dict[str, dict[str, int]] = {}
