@@ -11,7 +11,9 @@ customer's periods depend on nothing else, so the answer equals a replay of the 
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
+import threading
+from bisect import bisect_right
+from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,7 +56,7 @@ def customer_model_at(
     }
     contracts = {e.contract_id for e in events.values() if type(e) in (ContractSigned,)}
     events.update(_ledger_facts(view, mapper, until))
-    states = _states_at(view, sorted({service for service, _ in pairs}), until)
+    states = _states_at(view, sorted({service for service, _ in pairs}), until, pairs if figures_only else None)
     if figures_only:
         states = [state for state in states if _reaches(state, pairs)]
     return _replayed(events, states, contracts)
@@ -66,22 +68,88 @@ def _reaches(state: IncidentFacts | MaintenanceFacts, pairs: set[tuple[str, str]
     return any(is_of_pair(state, service, region) for service, region in pairs)
 
 
-def _states_at(view: SQLCreditsView, services: list[str], until: int) -> list[IncidentFacts | MaintenanceFacts]:
+def _states_at(
+    view: SQLCreditsView, services: list[str], until: int, pairs: set[tuple[str, str]] | None = None
+) -> list[IncidentFacts | MaintenanceFacts]:
     """The incidents and maintenance windows of these services as known at `until`: each one's
-    state after the last of its facts known then (the state the projection filed with it)."""
+    state after the last of its facts known then (the state the projection filed with it), in
+    log order. With `pairs`, only those that ever named one of these (service, region) pairs or
+    no region at all: a superset of those whose state then reaches one (the caller tests that).
+
+    "Known at `until`" is a prefix of the log (FactRow.known_from never decreases along it), so
+    each one's last fact known then is its last at or before the prefix's end, found in the
+    mirror of the service facts' streams (`_Streams`) instead of reading every fact of the
+    services again: an answer costs what the customer's own incidents cost, not what the
+    service's whole history does."""
     if not services:
         return []
-    marks = ", ".join("?" for _ in services)
-    rows = view.select(
-        f"SELECT position, originator_id FROM v_facts WHERE scope = 'service' AND scope_key IN ({marks}) "
-        "AND known_from <= ?",
-        (*services, until),
-    )
-    last: dict[str, int] = {}
-    for r in rows:
-        if r["position"] > last.get(r["originator_id"], 0):
-            last[r["originator_id"]] = r["position"]
-    return _states(view, sorted((p, o) for o, p in last.items()))
+    streams = _caches(view).streams
+    with streams.lock:
+        prefix = streams.refresh(view, until)
+        if pairs is None:
+            candidates = set().union(*(streams.of_service.get(s, ()) for s in services))
+        else:
+            named = [streams.of_pair.get(pair, ()) for pair in pairs]
+            every_region = [streams.of_pair.get((s, ""), ()) for s in services]
+            candidates = set().union(*named, *every_region)
+        filed = []
+        for stream in candidates:
+            positions = streams.positions[stream]
+            i = bisect_right(positions, prefix)
+            if i:
+                filed.append((positions[i - 1], stream))
+    filed.sort()
+    return _states(view, filed)
+
+
+class _Streams:
+    """The streams of the service facts (incidents and maintenance windows), mirrored from v_facts
+    in log order: each one's positions, and the (service, region) pairs any of its states named
+    ("" for every region). Facts are only appended, so each row is read once, when an answer
+    first asks for a prefix that holds it; its state, parsed then, goes to the states' cache.
+    A store whose fact at the last mirrored position is another stream's (rebuilt from another
+    log) is mirrored again from the start."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.upto = 0
+        self.last: tuple[int, str] | None = None  # the last service fact mirrored
+        self.positions: dict[str, list[int]] = {}
+        self.of_service: dict[str, set[str]] = defaultdict(set)
+        self.of_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
+
+    def refresh(self, view: SQLCreditsView, until: int) -> int:
+        """Mirror the prefix known at `until`; answers the position it ends at."""
+        found = view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (until,))
+        prefix = int(found[0]["p"] or 0)
+        if self.last is not None:
+            at = view.select("SELECT originator_id FROM v_facts WHERE position = ?", (self.last[0],))
+            if not at or at[0]["originator_id"] != self.last[1]:
+                self._reset()
+        if prefix <= self.upto:
+            return prefix
+        states = _caches(view).states
+        rows = view.select(
+            "SELECT position, originator_id, scope_key, state_after FROM v_facts "
+            "WHERE scope = 'service' AND position > ? AND position <= ? ORDER BY position",
+            (self.upto, prefix),
+        )
+        for r in rows:
+            position, stream, service = int(r["position"]), r["originator_id"], r["scope_key"]
+            doc = json.loads(r["state_after"])
+            state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+            states[position] = (stream, state)
+            self.positions.setdefault(stream, []).append(position)
+            self.of_service[service].add(stream)
+            for region in state.regions or ("",):
+                self.of_pair[(service, region)].add(stream)
+            self.last = (position, stream)
+        _bound(states)
+        self.upto = prefix
+        return prefix
 
 
 def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[IncidentFacts | MaintenanceFacts]:
@@ -144,6 +212,7 @@ class _Cached:
 
     facts: OrderedDict[int, Any] = field(default_factory=OrderedDict)
     states: OrderedDict[int, tuple[str, IncidentFacts | MaintenanceFacts]] = field(default_factory=OrderedDict)
+    streams: _Streams = field(default_factory=_Streams)
 
 
 _CACHES: WeakKeyDictionary[SQLCreditsView, _Cached] = WeakKeyDictionary()

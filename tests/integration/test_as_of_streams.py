@@ -1,0 +1,117 @@
+"""The as-of answers' mirror of the service facts' streams (projections/as_of.py: _Streams) is read
+once and then only extended: answers asked while facts keep arriving, at instants before and after
+them, equal a replay of the whole log; an incident moved out of a customer's region by a later
+correction counts as it stood at each instant; and views replaced by those of another log are
+mirrored again, on both stores."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from domain.calendar import Month, to_micros
+from domain.terms import Subscription
+from projections.as_of import _caches, _states_at, customer_model_at
+from projections.explanation import explain_month
+from projections.queries import credits_document
+from projections.readers import ModelReader
+from projections.runner import catch_up, replay
+from projections.service import CreditsService
+from projections.stores import open_view
+from tests.helpers import Scenario
+
+MARCH = Month(2025, 3)
+
+
+def _as_of_equals_a_replay(service: CreditsService, at: datetime, customers: tuple[str, ...] = ("a", "b")) -> None:
+    now = to_micros(at)
+    full = ModelReader(replay(service.app, known_at=at).model)
+    for customer in customers:
+        fast = ModelReader(customer_model_at(service.view, service.app.mapper, customer, at, figures_only=True))
+        listed = ModelReader(customer_model_at(service.view, service.app.mapper, customer, at))
+        expected = credits_document(full, customer, MARCH, MARCH, now)
+        assert credits_document(fast, customer, MARCH, MARCH, now) == expected, (at, customer)
+        assert explain_month(listed, customer, MARCH, now) == explain_month(full, customer, MARCH, now), (at, customer)
+
+
+def _instant() -> datetime:
+    """The current instant, strictly after every fact recorded so far."""
+    before = datetime.now(UTC)
+    while (at := datetime.now(UTC)) <= before:
+        pass
+    return at
+
+
+def test_answers_asked_while_facts_arrive_equal_a_replay(store_url: str) -> None:
+    service = CreditsService(store_url)
+    app = service.app
+    world = Scenario(app).contract()  # a: compute/eu
+    world.contract("c2", "b", subscriptions=(Subscription("compute", "us", 100000),))
+    t, hours = datetime(2025, 3, 10, tzinfo=UTC), timedelta(hours=3)
+    world.incident(t, t + hours, incident_id="moves", regions=["eu"])
+    world.incident(t + 2 * hours, None, incident_id="open", regions=[])
+    catch_up(app, service.view)
+    first = _instant()
+    _as_of_equals_a_replay(service, first)  # the mirror is built here
+    mirrored = _caches(service.view).streams.upto
+    assert mirrored > 0
+
+    # later facts: the incident moves to the other region, the open one ends, a new one begins
+    app.correct_incident(incident_id="moves", request_id="r1", reason="wrong region", changes={"regions": ["us"]})
+    app.resolve_incident(incident_id="open", request_id="r2", ended_at=t + 5 * hours)
+    world.incident(t + 10 * hours, t + 11 * hours, incident_id="new", regions=["eu"])
+    app.announce_maintenance(
+        maintenance_id="m1",
+        service="compute",
+        regions=["us"],
+        starts_at=t,
+        ends_at=t + hours,
+        announced_at=t - 50 * hours,
+    )
+    catch_up(app, service.view)
+    second = _instant()
+    _as_of_equals_a_replay(service, second)  # the mirror is extended
+    assert _caches(service.view).streams.upto > mirrored
+    _as_of_equals_a_replay(service, first)  # and still answers the earlier instant as known then
+
+    # the correction moved the incident into b's region, and the open incident ended: b's March
+    # as known then and as known now differ, and each equals the replay (above)
+    def march(customer: str, at: datetime) -> object:
+        model = customer_model_at(service.view, app.mapper, customer, at, figures_only=True)
+        return credits_document(ModelReader(model), customer, MARCH, MARCH, to_micros(at))["periods"]
+
+    assert march("b", first) != march("b", second)
+    service.close()
+
+
+def test_views_replaced_by_another_logs_are_mirrored_again(store_url: str) -> None:
+    """The same view object, its index of facts replaced by another log's (a restore into the
+    same database, simulated by another stream's fact at the last mirrored position): the mirror
+    notices and reads every row again, so it answers what a view opened afresh answers."""
+    service = CreditsService(store_url)
+    app = service.app
+    world = Scenario(app).contract()
+    t, hours = datetime(2025, 3, 10, tzinfo=UTC), timedelta(hours=3)
+    world.incident(t, t + hours, incident_id="first", regions=["eu"])
+    world.incident(t, t + 2 * hours, incident_id="second", regions=["us"])
+    catch_up(app, service.view)
+    until = to_micros(_instant())
+    assert len(_states_at(service.view, ["compute"], until, {("compute", "eu")})) == 1
+    last = _caches(service.view).streams.last
+    assert last is not None
+
+    rows = service.view.select(
+        "SELECT originator_id, state_after FROM v_facts WHERE position < ? AND scope = 'service' ORDER BY position",
+        (last[0],),
+    )
+    other = rows[-1]
+    with service.view.cursor(commit=True) as c:
+        c.execute(
+            service.view.sql("UPDATE v_facts SET originator_id = ?, state_after = ? WHERE position = ?"),
+            (other["originator_id"], other["state_after"], last[0]),
+        )
+    fresh = open_view(store_url)
+    for pairs in (None, {("compute", "eu")}, {("compute", "us")}):
+        assert _states_at(service.view, ["compute"], until, pairs) == _states_at(fresh, ["compute"], until, pairs)
+    assert _states_at(fresh, ["compute"], until, {("compute", "us")}) == []  # the second incident is gone
+    fresh.datastore.close()  # type: ignore[attr-defined]
+    service.close()
