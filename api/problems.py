@@ -124,7 +124,7 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PersistenceError)
     async def _database(request: Request, exc: PersistenceError) -> Response:
-        log.warning("database unavailable: %s", type(exc).__name__)
+        log.warning("database unavailable: %s", _named(exc))
         return _answer(request, 503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
 
     @app.exception_handler(psycopg.OperationalError)
@@ -133,13 +133,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(sqlite3.OperationalError)
     async def _driver(request: Request, exc: Exception) -> Response:
         # a connection lost or refused (a database restart), a pool exhausted, a lock held
-        log.warning("database unavailable: %s", type(exc).__name__)
+        log.warning("database unavailable: %s", _named(exc))
         return _answer(request, 503, "the database is unavailable; try again shortly", **{"Retry-After": "2"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error")
         return _answer(request, 500, "an unexpected error; it was logged")
+
+
+def _named(exc: BaseException) -> str:
+    """The error's class and the first line of its message, for the operator ("OperationalError:
+    sorry, too many clients already"); never sent to the client."""
+    first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 class CatchAll:
