@@ -117,10 +117,11 @@ class Page:
         if self.role not in roles:
             raise Forbidden(self.role, what)
 
-    def reader(self, customer_id: str | None = None) -> tuple[Any, int]:
-        """Live, or as of the page's instant (for one customer: its facts only)."""
+    def reader(self, customer_id: str | None = None, explained: Month | None = None) -> tuple[Any, int]:
+        """Live, or as of the page's instant (for one customer: its facts only; `explained`: for
+        the explanation of that month)."""
         up_to_date(self.service, self.request.app.state.settings)  # as-of pages read the views' index too
-        return self.service.reader_at(self.as_of, customer_id)
+        return self.service.reader_at(self.as_of, customer_id, explained=explained)
 
     def render(self, template: str, active: str, show_as_of: bool = True, **context: Any) -> HTMLResponse:
         as_of_input = self.as_of.strftime("%Y-%m-%dT%H:%M:%S") if self.as_of else ""
@@ -438,7 +439,7 @@ def explanation(request: Request, customer_id: str, month: str) -> HTMLResponse:
     p = page(request)
     p.allow(CREDITS, "read credits")
     m = Month.parse(month)
-    reader, now = p.reader(customer_id)
+    reader, now = p.reader(customer_id, explained=m)
     with p.service.view.reading():
         doc = explain_month(reader, customer_id, m, now)
         name = reader.contracts_of(customer_id)[0].customer_name

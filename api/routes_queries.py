@@ -184,7 +184,7 @@ def get_explanation(
     """Every step of the rules for the month: incidents counted or not and why, tier, pro-rating, cap."""
     m = Month.parse(month, "month")
     when = read_at(service, settings, as_of)
-    reader, now = service.reader_at(when, customer_id)
+    reader, now = service.reader_at(when, customer_id, explained=m)
     with service.view.reading():
         document = explain_month(reader, customer_id, m, now)
     wants_text = format == "text" or (

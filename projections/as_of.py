@@ -16,7 +16,7 @@ from bisect import bisect_right
 from collections import OrderedDict, defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 from weakref import WeakKeyDictionary
@@ -24,26 +24,34 @@ from weakref import WeakKeyDictionary
 from eventsourcing.persistence import StoredEvent, Tracking
 
 from domain.application import APPLICATION_NAME
-from domain.calendar import to_micros
+from domain.calendar import MICROS, Month, Window, to_micros
 from domain.downtime import IncidentFacts, MaintenanceFacts, is_of_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.model import CreditsModel
 from projections.records import incident_from_doc, maintenance_from_doc
 from projections.views import MemoryCreditsView, SQLCreditsView
 
+DAY = 86_400 * MICROS
 COLUMNS = "position, originator_id, originator_version, topic, state"
 
 
 def customer_model_at(
-    view: SQLCreditsView, mapper: Any, customer_id: str, known_at: datetime, figures_only: bool = False
+    view: SQLCreditsView,
+    mapper: Any,
+    customer_id: str,
+    known_at: datetime,
+    figures_only: bool = False,
+    explained: Month | None = None,
 ) -> CreditsModel:
     """The read model of `customer_id` as known at `known_at` (other customers left out).
 
     With `figures_only`, the incidents and maintenance windows of the customer's services that
     reach none of the (service, region) pairs it ever subscribed to are left out too: they
     cannot count in any of its figures (the rules' first test is the service and the region),
-    so the credits answer is the same; an explanation, which lists them with their reason,
-    asks for all of them. About four in five on the reference dataset (five regions)."""
+    so the credits answer is the same. About four in five on the reference dataset (five
+    regions). An explanation lists them with their reason, but only those of the month it
+    explains: with `explained`, those of other regions are kept only if they overlap that month
+    (in any time zone), so its explanation is the same. Without either, all are kept."""
     until = to_micros(known_at)
     events: dict[int, Any] = dict(
         _facts(view, mapper, "scope = 'customer' AND scope_key = ? AND known_from <= ?", (customer_id, until))
@@ -59,7 +67,26 @@ def customer_model_at(
     states = _states_at(view, sorted({service for service, _ in pairs}), until, pairs if figures_only else None)
     if figures_only:
         states = [state for state in states if _reaches(state, pairs)]
+    elif explained is not None:
+        around = _around(explained)
+        states = [state for state in states if _reaches(state, pairs) or _overlaps(state, around)]
     return _replayed(events, states, contracts)
+
+
+def _around(month: Month) -> Window:
+    """The month in every time zone: its UTC month and two days on either side (a zone is less
+    than a day off UTC)."""
+    start = to_micros(datetime(month.year, month.month, 1, tzinfo=UTC)) - 2 * DAY
+    following = month.next()
+    return Window(start, to_micros(datetime(following.year, following.month, 1, tzinfo=UTC)) + 2 * DAY)
+
+
+def _overlaps(state: IncidentFacts | MaintenanceFacts, window: Window) -> bool:
+    """Whether the incident or window, as it stands, overlaps `window` (an unresolved incident
+    lasts until further notice)."""
+    if isinstance(state, IncidentFacts):
+        return window.overlaps(state.started_at, state.ended_at)
+    return window.overlaps(state.starts_at, state.ends_at)
 
 
 def _reaches(state: IncidentFacts | MaintenanceFacts, pairs: set[tuple[str, str]]) -> bool:

@@ -189,17 +189,22 @@ class CreditsService:
             raise ProjectionBehindError(f"the read model has not reached position {position} after {timeout}s")
 
     def reader_at(
-        self, as_of: datetime | None, customer_id: str | None = None, figures_only: bool = False
+        self,
+        as_of: datetime | None,
+        customer_id: str | None = None,
+        figures_only: bool = False,
+        explained: Month | None = None,
     ) -> tuple[Reader, int]:
         """The reader and "now" for live figures or for figures as known at `as_of`: of one
         customer (its facts only, projections/as_of.py; `figures_only`: without the incidents
-        of other regions, which an explanation lists) or, without one, of the whole log."""
+        of other regions, which an explanation lists; `explained`: with those of other regions
+        that overlap this month only, for its explanation) or, without one, of the whole log."""
         now = datetime.now(UTC)
         if as_of is None:
             return self.reader, to_micros(now)
         as_of = self._past(as_of)
         if customer_id is not None:
-            model = customer_model_at(self.view, self.app.mapper, customer_id, as_of, figures_only)
+            model = customer_model_at(self.view, self.app.mapper, customer_id, as_of, figures_only, explained)
             return ModelReader(model), to_micros(as_of)
         return ModelReader(self.world_at(as_of)), to_micros(as_of)
 

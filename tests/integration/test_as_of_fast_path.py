@@ -162,6 +162,10 @@ def test_as_of_from_one_customers_facts_equals_a_replay_of_the_whole_log(store_u
                         explain_month(fast, customer, month, now)
                     continue
                 assert explain_month(fast, customer, month, now) == expected_explanation, (at, customer, month)
+                # with the incidents and windows of other regions that overlap the month only
+                explained = customer_model_at(service.view, service.app.mapper, customer, at, explained=month)
+                narrowed = explain_month(ModelReader(explained), customer, month, now)
+                assert narrowed == expected_explanation, (at, customer, month)
         ledger = ModelReader(ledger_model_at(service.view, service.app.mapper, at))
         for only in ((None, None, None, False), ("a", None, None, False), (None, "2025-02", "credit", True)):
             assert ledger.ledger_rows(0, 10**6, *only) == full.ledger_rows(0, 10**6, *only), (at, only)

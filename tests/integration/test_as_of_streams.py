@@ -115,3 +115,27 @@ def test_views_replaced_by_another_logs_are_mirrored_again(store_url: str) -> No
     assert _states_at(fresh, ["compute"], until, {("compute", "us")}) == []  # the second incident is gone
     fresh.datastore.close()  # type: ignore[attr-defined]
     service.close()
+
+
+def test_an_explanation_lists_another_regions_incident_that_overlaps_its_month_in_the_contracts_zone(
+    store_url: str,
+) -> None:
+    """Narrowed to the explained month (`explained`), the model still holds another region's
+    incident that lies in the previous UTC month but in the explained month in Tokyo."""
+    service = CreditsService(store_url)
+    app = service.app
+    world = Scenario(app).contract(timezone="Asia/Tokyo")  # compute/eu
+    edge = datetime(2025, 2, 28, 20, tzinfo=UTC)  # 1 March, 05:00 in Tokyo
+    world.incident(edge, edge + timedelta(hours=2), incident_id="edge", regions=["us"])
+    world.incident(
+        datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 6, 2, tzinfo=UTC), incident_id="june", regions=["us"]
+    )
+    catch_up(app, service.view)
+    at = _instant()
+    now = to_micros(at)
+    full = explain_month(ModelReader(replay(app, known_at=at).model), "a", MARCH, now)
+    narrowed = customer_model_at(service.view, app.mapper, "a", at, explained=MARCH)
+    assert explain_month(ModelReader(narrowed), "a", MARCH, now) == full
+    assert "edge" in str(full) and "june" not in str(full)
+    assert "june" not in narrowed.incidents  # another region's, in another month: left out
+    service.close()
