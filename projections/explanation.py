@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC
+from functools import lru_cache
 from typing import Any
 
 from domain.calendar import Month, Window, from_micros
@@ -30,7 +31,10 @@ MAINTENANCE_REASONS = {
 }
 
 
+@lru_cache(maxsize=1 << 16)
 def _instant(micros: int | None) -> str | None:
+    """An instant as the answers write it (cached: an explanation writes each incident's ends
+    once per line that lists it)."""
     if micros is None:
         return None
     return from_micros(micros).astimezone(UTC).isoformat().replace("+00:00", "Z")
