@@ -36,8 +36,10 @@ from domain.credit import compute_period
 from domain.errors import DomainError
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.answer_reads import read_answer
+from projections.as_of import customer_model_at
 from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
+from projections.explanation import explain_month
 from projections.model import FOREVER, CreditsModel
 from projections.queries import credits_answer, credits_document
 from projections.readers import ModelReader, SQLReader
@@ -51,6 +53,7 @@ ZONES = ("UTC", "Asia/Tokyo", "America/New_York", "Europe/Berlin", "Pacific/Kiri
 SERVICES = ("compute", "storage")
 REGIONS = ("eu", "us")
 CUSTOMERS = ("a", "b", "c")
+MARCH = Month(2025, 3)
 TIERS = (
     CreditTier(Decimal("99.9"), Decimal("10")),
     CreditTier(Decimal("99.0"), Decimal("25")),
@@ -620,3 +623,28 @@ class LiveVersusReplay(RuleBasedStateMachine):
                         assert stored == answer_json(expected).encode(), (
                             f"credits of {customer} at {now}: as stored {stored!r} != replay {expected}"
                         )
+
+    @invariant()
+    def answers_as_of_earlier_instants_equal_a_replay(self) -> None:
+        """One customer's figures and explanation as known at an earlier instant, from its own
+        facts and the mirror of its services' streams (projections/as_of.py), equal a replay of
+        the log known then: the mirror is extended step by step as the history grows."""
+        head = self.app.recorder.max_notification_id() or 0
+        if not isinstance(self.view, SQLCreditsView) or not head or self.cursor != head:
+            return
+        stamps = [e.timestamp for e, _ in recorded_events(self.app)]
+        micro = timedelta(microseconds=1)
+        for at in sorted({stamps[len(stamps) // 2] - micro, stamps[len(stamps) // 2], stamps[-1]}):
+            full = ModelReader(replay(self.app, known_at=at).model)
+            now = to_micros(at)
+            for customer in CUSTOMERS:
+                own = ModelReader(customer_model_at(self.view, self.app.mapper, customer, at, figures_only=True))
+                expected = credits_document(full, customer, Month(2025, 1), Month(2025, 12), now, at)
+                got = credits_document(own, customer, Month(2025, 1), Month(2025, 12), now, at)
+                assert got == expected, f"credits of {customer} as of {at}: {got} != replay {expected}"
+                if not full.contracts_of(customer):
+                    continue
+                explained = ModelReader(customer_model_at(self.view, self.app.mapper, customer, at, explained=MARCH))
+                assert explain_month(explained, customer, MARCH, now) == explain_month(full, customer, MARCH, now), (
+                    f"explanation of {customer} as of {at}"
+                )
