@@ -196,8 +196,9 @@ def credit_line(
     weight and notice, "now", the candidate facts and (only when a candidate names customers)
     the customer; `memo`, shared by the callers of one recomputation, reuses them across the
     many contracts an incident reaches. Steps 6-8 add only the fee, the tiers and the month's
-    length: the memo shares the whole line between contracts that agree on those too (a line is
-    a value: the subscription it names is equal, not identical, to each such contract's own)."""
+    length: the memo shares the whole line between contracts that agree on those too, the tiers
+    as written (the line shows the credit percent as its contract writes it; a line is a value:
+    the subscription it names is equal, not identical, to each such contract's own)."""
     key: tuple[object, ...] | None = None
     priced_key: tuple[object, ...] | None = None
     if memo is not None:
@@ -214,7 +215,7 @@ def credit_line(
             now,
             facts_key,
         )
-        priced_key = (key, subscription.monthly_fee_minor, terms.credit_tiers, month.micros)
+        priced_key = (key, subscription.monthly_fee_minor, terms.tiers_as_written, month.micros)
         line = memo.get(priced_key)
         if line is not None:
             return line  # type: ignore[return-value]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import cached_property
 from typing import Any, NamedTuple
 
 from domain.errors import InvalidValueError
@@ -35,6 +36,13 @@ class Terms:
     degraded_weight: Decimal = Decimal("0")
     maintenance_notice_hours: int = 48
     annual_cap: AnnualCap | None = None
+
+    @cached_property
+    def tiers_as_written(self) -> tuple[tuple[str, str], ...]:
+        """The tiers as the contract writes them ("10" and "10.0" are equal in value but each
+        contract's answers show its own writing): a key for sharing a priced line between
+        contracts, worked out once per terms."""
+        return tuple((str(t.below_percent), str(t.credit_percent)) for t in self.credit_tiers)
 
     def to_data(self) -> dict[str, Any]:
         cap: dict[str, Any] | None = None

@@ -146,8 +146,9 @@ class _Streams:
     in log order: each one's positions, and the (service, region) pairs any of its states named
     ("" for every region). Facts are only appended, so each row is read once, when an answer
     first asks for a prefix that holds it; its state, parsed then, goes to the states' cache.
-    A store whose fact at the last mirrored position is another stream's (rebuilt from another
-    log) is mirrored again from the start."""
+    The hash chain's link at the last mirrored position stands for the whole prefix (v_chain:
+    each link hashes the fact and the link before it): a store whose link there differs holds
+    another log (a restore under a running process), and is mirrored again from the start."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -155,7 +156,7 @@ class _Streams:
 
     def _reset(self) -> None:
         self.upto = 0
-        self.last: tuple[int, str] | None = None  # the last service fact mirrored
+        self.link: str | None = None  # the chain's link at `upto`
         self.positions: dict[str, list[int]] = {}
         self.of_service: dict[str, set[str]] = defaultdict(set)
         self.of_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
@@ -164,44 +165,51 @@ class _Streams:
         """Mirror the prefix known at `until`; answers the position it ends at."""
         found = view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (until,))
         prefix = int(found[0]["p"] or 0)
-        if self.last is not None:
-            at = view.select("SELECT originator_id FROM v_facts WHERE position = ?", (self.last[0],))
-            if not at or at[0]["originator_id"] != self.last[1]:
-                self._reset()
+        if self.upto and _link_at(view, self.upto) != self.link:
+            self._reset()
         if prefix <= self.upto:
             return prefix
-        states = _caches(view).states
+        cached = _caches(view)
         rows = view.select(
             "SELECT position, originator_id, scope_key, state_after FROM v_facts "
             "WHERE scope = 'service' AND position > ? AND position <= ? ORDER BY position",
             (self.upto, prefix),
         )
+        parsed = []
         for r in rows:
             position, stream, service = int(r["position"]), r["originator_id"], r["scope_key"]
             doc = json.loads(r["state_after"])
             state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
-            states[position] = (stream, state)
+            parsed.append((position, (stream, state)))
             self.positions.setdefault(stream, []).append(position)
             self.of_service[service].add(stream)
             for region in state.regions or ("",):
                 self.of_pair[(service, region)].add(stream)
-            self.last = (position, stream)
-        _bound(states)
-        self.upto = prefix
+        with cached.lock:
+            cached.states.update(parsed)
+            _bound(cached.states)
+        self.upto, self.link = prefix, _link_at(view, prefix)
         return prefix
+
+
+def _link_at(view: SQLCreditsView, position: int) -> str | None:
+    found = view.select("SELECT link FROM v_chain WHERE position = ?", (position,))
+    return str(found[0]["link"]) if found else None
 
 
 def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[IncidentFacts | MaintenanceFacts]:
     """The states filed at these positions by these streams (parsed once per process: a filed
     state never changes; the stream is checked, so a store rebuilt from another log is re-read)."""
-    cache = _caches(view).states
-    missing = [p for p, stream in filed if cache.get(p, ("",))[0] != stream]
-    for r in _rows_at(view, "position, originator_id, state_after", missing):
-        doc = json.loads(r["state_after"])
-        state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
-        cache[int(r["position"])] = (r["originator_id"], state)
-    found = [cache[p][1] for p, _ in filed]
-    _bound(cache)
+    cached = _caches(view)
+    with cached.lock:  # another answer's `_bound` must not drop an entry between the two looks
+        cache = cached.states
+        missing = [p for p, stream in filed if cache.get(p, ("",))[0] != stream]
+        for r in _rows_at(view, "position, originator_id, state_after", missing):
+            doc = json.loads(r["state_after"])
+            state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+            cache[int(r["position"])] = (r["originator_id"], state)
+        found = [cache[p][1] for p, _ in filed]
+        _bound(cache)
     return found
 
 
@@ -252,17 +260,20 @@ class _Cached:
     facts: OrderedDict[int, Any] = field(default_factory=OrderedDict)
     states: OrderedDict[int, tuple[str, IncidentFacts | MaintenanceFacts]] = field(default_factory=OrderedDict)
     streams: _Streams = field(default_factory=_Streams)
+    lock: threading.Lock = field(default_factory=threading.Lock)  # for the two caches above
 
 
 _CACHES: WeakKeyDictionary[SQLCreditsView, _Cached] = WeakKeyDictionary()
+_CACHES_LOCK = threading.Lock()
 
 
 def _caches(view: SQLCreditsView) -> _Cached:
     """The caches of this view (one per store), gone with it."""
-    found = _CACHES.get(view)
-    if found is None:
-        found = _CACHES[view] = _Cached()
-    return found
+    with _CACHES_LOCK:
+        found = _CACHES.get(view)
+        if found is None:
+            found = _CACHES[view] = _Cached()
+        return found
 
 
 # Facts never change, so a decoded fact can serve every later answer from the same store:
@@ -288,11 +299,12 @@ def _facts(view: SQLCreditsView, mapper: Any, where: str, params: tuple[Any, ...
             and event.originator_version == r["originator_version"]
         )
 
-    missing = [int(r["position"]) for r in rows if not known(r)]
-    for r in _rows_at(view, COLUMNS, missing):
-        cache[int(r["position"])] = _decode(mapper, r)
-    found = [(int(r["position"]), cache[int(r["position"])]) for r in rows]
-    _bound(cache)
+    with _caches(view).lock:  # another answer's `_bound` must not drop an entry between the looks
+        missing = [int(r["position"]) for r in rows if not known(r)]
+        for r in _rows_at(view, COLUMNS, missing):
+            cache[int(r["position"])] = _decode(mapper, r)
+        found = [(int(r["position"]), cache[int(r["position"])]) for r in rows]
+        _bound(cache)
     return found
 
 

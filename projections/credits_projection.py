@@ -6,8 +6,7 @@ verification scratch store: only the view it writes to and where it stops differ
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
+import weakref
 from dataclasses import replace
 from datetime import date
 from typing import Any
@@ -265,26 +264,21 @@ class CreditsProjection(Projection[CreditsView]):
         self.view.model.put_acknowledgement(e.entry_id, e.invoice_id, _instant(e.applied_at))
 
 
-_RUNS_INDEXED: OrderedDict[int, tuple[Any, RunParts]] = OrderedDict()
-_RUNS_LOCK = threading.Lock()
-RUNS_INDEXED_LIMIT = 64
+_RUNS_INDEXED: dict[int, tuple[weakref.ref[Any], RunParts]] = {}
 
 
 def _run_parts(e: Any) -> RunParts:
     """The run fact's parts, indexed once per decoded fact: the as-of answers replay the same
     decoded facts again and again (projections/as_of.py keeps them), and each wants its own
-    customer's entries of every run. Keyed by the fact object's identity; the entry keeps the
-    object alive, so no other object can take its id while the entry lives."""
-    with _RUNS_LOCK:
-        found = _RUNS_INDEXED.get(id(e))
-        if found is not None and found[0] is e:
-            _RUNS_INDEXED.move_to_end(id(e))
-            return found[1]
+    customer's entries of every run. Keyed by the fact object's identity and held for as long
+    as the object lives (a weak reference: the index never keeps a run's megabytes alive; its
+    entry goes when the object does, before another object can take its id)."""
+    found = _RUNS_INDEXED.get(id(e))
+    if found is not None and found[0]() is e:
+        return found[1]
     parts = RunParts.of(e.entries, e.covered)
-    with _RUNS_LOCK:
-        _RUNS_INDEXED[id(e)] = (e, parts)
-        while len(_RUNS_INDEXED) > RUNS_INDEXED_LIMIT:
-            _RUNS_INDEXED.popitem(last=False)
+    key = id(e)
+    _RUNS_INDEXED[key] = (weakref.ref(e, lambda _: _RUNS_INDEXED.pop(key, None)), parts)
     return parts
 
 

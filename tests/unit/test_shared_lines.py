@@ -1,0 +1,37 @@
+"""A priced line is shared between contracts only when they write their tiers alike: "10" and
+"10.0" are equal in value, but each contract's stored lines, credits answer and explanation show
+its own writing (found in review: the shared line showed the first contract's writing)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from domain.calendar import Month, to_micros
+from domain.terms import CreditTier
+from projections.explanation import explain_month
+from projections.queries import credits_document
+from projections.readers import ModelReader
+from projections.runner import replay
+from tests.differential import memory_store
+from tests.helpers import TIERS, Scenario, terms, utc
+
+WRITTEN = tuple(CreditTier(Decimal(f"{t.below_percent}0"), Decimal(f"{t.credit_percent}.0")) for t in TIERS)
+
+
+def _percents(model: object, contract_id: str) -> list[str]:
+    return [line.credit_percent for line in model.periods[(contract_id, "2025-02")].lines]  # type: ignore[attr-defined]
+
+
+def test_each_contract_shows_its_own_writing_of_the_credit_percent() -> None:
+    s = Scenario(memory_store().app)
+    s.contract("c1", "a")  # the tiers written 99.9 / 10
+    s.contract("c2", "b", terms=terms(tiers=WRITTEN))  # the same tiers written 99.90 / 10.0
+    s.contract("c3", "c")  # as c1's
+    s.incident(utc(2025, 2, 1), utc(2025, 2, 1, 5))  # 5 hours: the 10 % tier
+    model = replay(s.app).model
+    assert (_percents(model, "c1"), _percents(model, "c2"), _percents(model, "c3")) == (["10"], ["10.0"], ["10"])
+    reader, now = ModelReader(model), to_micros(utc(2030, 1, 1))
+    answer = credits_document(reader, "b", Month(2025, 2), Month(2025, 2), now)
+    explained = explain_month(reader, "b", Month(2025, 2), now)
+    assert answer["periods"][0]["lines"][0]["credit_percent"] == "10.0"
+    assert explained["periods"][0]["lines"][0]["credit_percent"] == "10.0"
