@@ -142,12 +142,12 @@ def local_date(micros: int, tz: ZoneInfo) -> date:
 
 
 _EPOCH_ORDINAL = EPOCH.date().toordinal()
-_DAY = 86_400 * MICROS
+DAY = 86_400 * MICROS
 
 
 def utc_day(micros: int) -> date:
     """The UTC calendar day of an instant (integer arithmetic, exact)."""
-    return date.fromordinal(_EPOCH_ORDINAL + micros // _DAY)
+    return date.fromordinal(_EPOCH_ORDINAL + micros // DAY)
 
 
 def month_of_instant(micros: int, tz: ZoneInfo) -> Month:

@@ -4,6 +4,7 @@ maintenance exclusion and the weighted downtime over the measured window."""
 from __future__ import annotations
 
 import decimal
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -49,6 +50,21 @@ def is_of_pair(fact: IncidentFacts | MaintenanceFacts, service: str, region: str
     """The fact is of this service and region (one naming no region is of every region of its
     service): the first tests of steps 3 and 4, which nothing else can make it pass."""
     return fact.service == service and (not fact.regions or region in fact.regions)
+
+
+def of_any_pair(pairs: Iterable[tuple[str, str]]) -> Callable[[IncidentFacts | MaintenanceFacts], bool]:
+    """`is_of_pair` for any of these (service, region) pairs, with their regions grouped by
+    service once (a customer's as-of answer tests every incident of its services against all
+    of its pairs; tests/unit/test_as_of_filters.py checks the two agree)."""
+    regions_of: dict[str, frozenset[str]] = {}
+    for service, region in pairs:
+        regions_of[service] = regions_of.get(service, frozenset()) | {region}
+
+    def of_any(fact: IncidentFacts | MaintenanceFacts) -> bool:
+        regions = regions_of.get(fact.service)
+        return regions is not None and (not fact.regions or not regions.isdisjoint(fact.regions))
+
+    return of_any
 
 
 def why_incident_does_not_count(

@@ -14,7 +14,7 @@ import json
 import threading
 from bisect import bisect_right
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -24,14 +24,13 @@ from weakref import WeakKeyDictionary
 from eventsourcing.persistence import StoredEvent, Tracking
 
 from domain.application import APPLICATION_NAME
-from domain.calendar import MICROS, Month, Window, to_micros
-from domain.downtime import IncidentFacts, MaintenanceFacts
+from domain.calendar import DAY, Month, Window, to_micros
+from domain.downtime import IncidentFacts, MaintenanceFacts, of_any_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.model import CreditsModel
 from projections.records import incident_from_doc, maintenance_from_doc
 from projections.views import MemoryCreditsView, SQLCreditsView
 
-DAY = 86_400 * MICROS
 COLUMNS = "position, originator_id, originator_version, topic, state"
 
 
@@ -66,11 +65,11 @@ def customer_model_at(
     events.update(_ledger_facts(view, mapper, until))
     states = _states_at(view, sorted({service for service, _ in pairs}), until, pairs if figures_only else None)
     if figures_only:
-        reaches = _reaching(pairs)
+        reaches = of_any_pair(pairs)
         states = [state for state in states if reaches(state)]
     elif explained is not None:
         around = _around(explained)
-        reaches = _reaching(pairs)
+        reaches = of_any_pair(pairs)
         states = [state for state in states if _overlaps(state, around) or reaches(state)]
     return _replayed(events, states, contracts)
 
@@ -89,22 +88,6 @@ def _overlaps(state: IncidentFacts | MaintenanceFacts, window: Window) -> bool:
     if isinstance(state, IncidentFacts):
         return window.overlaps(state.started_at, state.ended_at)
     return window.overlaps(state.starts_at, state.ends_at)
-
-
-def _reaching(pairs: set[tuple[str, str]]) -> Callable[[IncidentFacts | MaintenanceFacts], bool]:
-    """Whether an incident or window is of one of these (service, region) pairs (no regions
-    named: every region of its service), as the rules test it before anything else: `is_of_pair`
-    for any pair, with the pairs' regions grouped by service once
-    (tests/unit/test_as_of_filters.py checks the two agree)."""
-    regions_of: dict[str, frozenset[str]] = {}
-    for service, region in pairs:
-        regions_of[service] = regions_of.get(service, frozenset()) | {region}
-
-    def reaches(state: IncidentFacts | MaintenanceFacts) -> bool:
-        regions = regions_of.get(state.service)
-        return regions is not None and (not state.regions or not regions.isdisjoint(state.regions))
-
-    return reaches
 
 
 def _states_at(
@@ -178,8 +161,7 @@ class _Streams:
         parsed = []
         for r in rows:
             position, stream, service = int(r["position"]), r["originator_id"], r["scope_key"]
-            doc = json.loads(r["state_after"])
-            state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
+            state = _state_of(r["state_after"])
             parsed.append((position, (stream, state)))
             self.positions.setdefault(stream, []).append(position)
             self.of_service[service].add(stream)
@@ -190,6 +172,12 @@ class _Streams:
             _bound(cached.states)
         self.upto, self.link = prefix, _link_at(view, prefix)
         return prefix
+
+
+def _state_of(text: str) -> IncidentFacts | MaintenanceFacts:
+    """A filed state (v_facts.state_after): an incident's or a maintenance window's document."""
+    doc = json.loads(text)
+    return incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
 
 
 def _link_at(view: SQLCreditsView, position: int) -> str | None:
@@ -205,9 +193,7 @@ def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[Incident
         cache = cached.states
         missing = [p for p, stream in filed if cache.get(p, ("",))[0] != stream]
         for r in _rows_at(view, "position, originator_id, state_after", missing):
-            doc = json.loads(r["state_after"])
-            state = incident_from_doc(doc) if "incident_id" in doc else maintenance_from_doc(doc)
-            cache[int(r["position"])] = (r["originator_id"], state)
+            cache[int(r["position"])] = (r["originator_id"], _state_of(r["state_after"]))
         found = [cache[p][1] for p, _ in filed]
         _bound(cache)
     return found

@@ -1,4 +1,4 @@
-"""The as-of replay's filters (projections/as_of.py) agree with the rules' own tests: `_reaching`
+"""The as-of replay's filter (projections/as_of.py) agrees with the rules' own test: `of_any_pair`
 with `is_of_pair` over every pair, for any incident or window and any set of pairs."""
 
 from __future__ import annotations
@@ -6,8 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from domain.downtime import IncidentFacts, MaintenanceFacts, is_of_pair
-from projections.as_of import _reaching
+from domain.downtime import IncidentFacts, MaintenanceFacts, is_of_pair, of_any_pair
 
 SERVICES = st.sampled_from(("compute", "storage", "db"))
 REGIONS = st.sampled_from(("eu", "us", "ap"))
@@ -23,7 +22,7 @@ def facts(draw: st.DrawFn) -> IncidentFacts | MaintenanceFacts:
 
 
 @given(facts(), st.sets(st.tuples(SERVICES, REGIONS), max_size=5))
-def test_reaching_is_is_of_pair_for_any_pair(
+def test_of_any_pair_is_is_of_pair_for_any_pair(
     fact: IncidentFacts | MaintenanceFacts, pairs: set[tuple[str, str]]
 ) -> None:
-    assert _reaching(pairs)(fact) == any(is_of_pair(fact, service, region) for service, region in pairs)
+    assert of_any_pair(pairs)(fact) == any(is_of_pair(fact, service, region) for service, region in pairs)
