@@ -15,13 +15,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api import commands
 from api import schemas as s
-from api.deps import FILE_CLAIMS, READ_CREDITS, READ_REPORTS, AnswerReads_, Service, get_settings
+from api.deps import FILE_CLAIMS, READ_CREDITS, READ_REPORTS, Service, get_settings
 from api.explanation_text import explanation_text
 from api.responses import ClaimAnswer, ClaimsReport, CreditsPublic, CustomersPage, Explanation, errors
 from api.settings import Settings
 from domain.calendar import Month, to_micros
 from domain.errors import InvalidValueError, NotFoundError
 from domain.limits import check_instant
+from projections.answer_reads import InProcessAnswerReads, PostgresAnswerReads
 from projections.explanation import explain_month
 from projections.queries import (
     claims_by_customer,
@@ -106,13 +107,17 @@ async def get_credits(
     customer_id: str,
     first: FromMonth,
     last: ToMonth,
-    service: Service,
-    answer_reads: AnswerReads_,
-    settings: Settings_,
+    request: Request,
     _: Annotated[str, Depends(READ_CREDITS)],
     as_of: AsOf = None,
 ) -> Response:
     """Every period of the customer's contracts from `from` to `to`, with contract-year totals."""
+    # the busiest route takes the lifespan's services from the app's state itself, not as three
+    # dependencies for FastAPI to solve on every request (docs/performance.md)
+    state = request.app.state
+    service: CreditsService = state.service
+    settings: Settings = state.settings
+    answer_reads: InProcessAnswerReads | PostgresAnswerReads = state.answer_reads
     a, b = month_range(first, last)
     if as_of is None:
         # the live answer as stored: its reads are one statement (one snapshot, one round trip),

@@ -1,5 +1,5 @@
 """`make bench-api`: HTTP throughput and latency of the credits query beside /healthz,
-and HTTP ingest beside the import rate, for SQLite and PostgreSQL.
+and HTTP ingest beside the import rate, for SQLite and PostgreSQL (`STORES=postgres` for one store).
 
 The reference dataset is imported and projected first; the server runs as `sla-credits serve`
 (one worker) and the load comes from `bench.load` in another process.
@@ -163,12 +163,16 @@ def main() -> None:
         write(DATASET)
     run = OUT / f"api-{int(time.time())}"
     run.mkdir()
-    results = [measure("sqlite", f"sqlite:///{run}/credits.db")]
-    admin = os.environ.get("SLACREDITS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"slac_bench_api_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    results.append(measure("postgres", admin.rsplit("/", 1)[0] + f"/{name}"))
+    stores = os.environ.get("STORES", "sqlite,postgres").split(",")
+    results = []
+    if "sqlite" in stores:
+        results.append(measure("sqlite", f"sqlite:///{run}/credits.db"))
+    if "postgres" in stores:
+        admin = os.environ.get("SLACREDITS_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+        name = f"slac_bench_api_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        results.append(measure("postgres", admin.rsplit("/", 1)[0] + f"/{name}"))
     for r in results:
         h, c, c2, h2 = r["healthz"], r["credits"], r["credits_200rps"], r["healthz_200rps"]
         print(

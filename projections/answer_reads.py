@@ -236,8 +236,13 @@ class PostgresAnswerReads:
     async def read(self, customer_id: str, first: str, last: str) -> AnswerReads:
         if not answerable(customer_id):
             return AnswerReads(customer_id, first, last, [])
-        async with self._pool.connection() as conn:
+        # getconn/putconn, not the pool's `connection()` context: no transaction to end on a
+        # connection in autocommit, and a broken one is still checked and replaced on return
+        conn = await self._pool.getconn()
+        try:
             parameters = answer_parameters(self._application_name, customer_id, first, last)
             cursor = await conn.execute(self._statement, parameters)
             rows = await cursor.fetchall()
+        finally:
+            await self._pool.putconn(conn)
         return AnswerReads(customer_id, first, last, rows)
