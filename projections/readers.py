@@ -12,13 +12,13 @@ from domain.limits import ID_PATTERN
 from projections.model import CreditsModel
 from projections.records import (
     ClaimRow,
-    LineRow,
     PeriodAnswer,
     PeriodRow,
     RunRow,
     YearRow,
     contract_from_text,
     incident_from_doc,
+    lines_from_json,
     maintenance_from_doc,
 )
 from projections.views import LEDGER_COLUMNS, SQLCreditsView
@@ -252,30 +252,20 @@ class SQLReader:
         }
 
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
-        return self._periods(
-            "SELECT contract_id, month, doc FROM v_downtime WHERE customer_id = ?",
-            "SELECT * FROM v_periods WHERE customer_id = ?",
-            (customer_id,),
-        )
-
-    def _periods(self, lines_sql: str, periods_sql: str, params: tuple[str, ...]) -> dict[tuple[str, str], PeriodRow]:
-        lines: dict[tuple[str, str], list[LineRow]] = {}
-        for r in self.view.select(lines_sql + " ORDER BY contract_id, month, service, region", params):
-            lines.setdefault((r["contract_id"], r["month"]), []).append(LineRow(**json.loads(r["doc"])))
-        out = {}
-        for r in self.view.select(periods_sql, params):
-            key = (r["contract_id"], r["month"])
-            out[key] = PeriodRow(
+        rows = self.view.select("SELECT * FROM v_periods WHERE customer_id = ?", (customer_id,))
+        return {
+            (r["contract_id"], r["month"]): PeriodRow(
                 r["contract_id"],
                 r["customer_id"],
                 r["month"],
                 r["year_start"],
-                tuple(lines.get(key, ())),
+                lines_from_json(r["lines"]),
                 r["credit_minor"],
                 r["granted_minor"],
                 r["capped_minor"],
             )
-        return out
+            for r in rows
+        }
 
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]:
         rows = self.view.select("SELECT * FROM v_contract_years WHERE customer_id = ?", (customer_id,))

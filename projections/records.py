@@ -208,11 +208,33 @@ def lines_answer(lines: tuple[LineRow, ...], written: dict[tuple[LineRow, ...], 
     """A period's lines as the credits answer writes them, stored with the period so that a live
     credits answer is read, not rebuilt. `written`, kept by the caller for one write, shares the
     text between contracts with the same window and downtime (not kept for the process: a cache
-    living on would keep a whole rebuild's rows alive, for the garbage collector to walk)."""
+    living on would keep a whole rebuild's rows alive, for the garbage collector to walk). The
+    text is the JSON array of each line's answer text (the same bytes as `answer_json` of the
+    list: items joined by a comma), each line's made once."""
     found = written.get(lines)
     if found is None:
-        found = written[lines] = answer_json([line_json(line) for line in lines])
+        found = written[lines] = "[" + ",".join(map(_line_answer_json, lines)) + "]"
     return found
+
+
+@lru_cache(maxsize=65536)
+def _line_answer_json(line: LineRow) -> str:
+    return answer_json(line_json(line))
+
+
+def lines_json(lines: tuple[LineRow, ...], written: dict[tuple[LineRow, ...], str]) -> str:
+    """A period's lines as stored (v_periods.lines): the JSON array of each line's document,
+    shared like `lines_answer`'s."""
+    found = written.get(lines)
+    if found is None:
+        found = written[lines] = "[" + ",".join(map(_line_json, lines)) + "]"
+    return found
+
+
+@lru_cache(maxsize=8192)
+def lines_from_json(text: str) -> tuple[LineRow, ...]:
+    """The stored lines of a period (cached by the text: many periods store the same lines)."""
+    return tuple(LineRow(**d) for d in json.loads(text))
 
 
 @lru_cache(maxsize=65536)

@@ -42,6 +42,8 @@ from projections.records import (
     incident_doc,
     incident_from_doc,
     lines_answer,
+    lines_from_json,
+    lines_json,
     maintenance_doc,
     maintenance_from_doc,
 )
@@ -50,7 +52,6 @@ VIEW_TABLES = (
     "v_contracts",
     "v_incidents",
     "v_maintenance",
-    "v_downtime",
     "v_periods",
     "v_contract_years",
     "v_claims",
@@ -77,15 +78,10 @@ DDL = [
         maintenance_id TEXT PRIMARY KEY, service TEXT NOT NULL, starts_at BIGINT NOT NULL,
         ends_at BIGINT NOT NULL, doc TEXT NOT NULL)""",
     "CREATE INDEX IF NOT EXISTS v_maintenance_service_time ON v_maintenance (service, starts_at)",
-    """CREATE TABLE IF NOT EXISTS v_downtime (
-        contract_id TEXT NOT NULL, month TEXT NOT NULL, service TEXT NOT NULL, region TEXT NOT NULL,
-        customer_id TEXT NOT NULL, downtime_seconds TEXT NOT NULL, doc TEXT NOT NULL,
-        PRIMARY KEY (contract_id, month, service, region))""",
-    "CREATE INDEX IF NOT EXISTS v_downtime_customer ON v_downtime (customer_id)",
     """CREATE TABLE IF NOT EXISTS v_periods (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL,
         year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,
-        capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL,
+        capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, lines TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE INDEX IF NOT EXISTS v_periods_customer ON v_periods (customer_id, month)",
     """CREATE TABLE IF NOT EXISTS v_contract_years (
@@ -141,7 +137,12 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 7: v_facts.state_after: each incident's and maintenance window's state after each of its facts;
 #    a maintenance window's facts filed under its own service when an incident shares its id.
 # 8: v_periods.lines_answer: the period's lines as the credits answer writes them.
-MODEL_VERSION = "8"
+# 9: v_periods.lines: the period's lines as stored, with the period (v_downtime, a row per line,
+#    retired: decision 22).
+MODEL_VERSION = "9"
+
+# Tables of older versions that no newer one has: dropped by the writer's upgrade.
+RETIRED_TABLES = ("v_downtime",)
 
 LEDGER_COLUMNS = (
     "seq",
@@ -312,6 +313,8 @@ class SQLCreditsView(CreditsView):
                 (APPLICATION_NAME,),
             )
             stale = c.fetchone()["n"] > 0
+            for table in RETIRED_TABLES:
+                c.execute(f"DROP TABLE IF EXISTS {table}")
             if stale:
                 # the chain's recorded links stay: they tell a changed log from the one first processed
                 for table in VIEW_TABLES:
@@ -383,10 +386,6 @@ class SQLCreditsView(CreditsView):
             c.execute("SELECT doc FROM v_maintenance")
             for row in c.fetchall():
                 model.load_maintenance(maintenance_from_doc(json.loads(row["doc"])))
-            lines: dict[tuple[str, str], list[LineRow]] = {}
-            c.execute("SELECT contract_id, month, doc FROM v_downtime ORDER BY contract_id, month, service, region")
-            for row in c.fetchall():
-                lines.setdefault((row["contract_id"], row["month"]), []).append(LineRow(**json.loads(row["doc"])))
             c.execute("SELECT * FROM v_periods")
             for row in c.fetchall():
                 model.load_period(
@@ -395,7 +394,7 @@ class SQLCreditsView(CreditsView):
                         row["customer_id"],
                         row["month"],
                         row["year_start"],
-                        tuple(lines.get((row["contract_id"], row["month"]), ())),
+                        lines_from_json(row["lines"]),
                         row["credit_minor"],
                         row["granted_minor"],
                         row["capped_minor"],
@@ -480,32 +479,18 @@ class SQLCreditsView(CreditsView):
         periods = model.periods.keys() if everything else ch.periods
         gone = [key for key in sorted(periods) if key not in model.periods]
         present = [model.periods[key] for key in sorted(periods) if key in model.periods]
-        written: dict[tuple[LineRow, ...], str] = {}  # lines texts shared within this write
+        # lines texts shared within this write (as answered, as stored)
+        answered: dict[tuple[LineRow, ...], str] = {}
+        stored: dict[tuple[LineRow, ...], str] = {}
         if not everything:
-            c.executemany(sql("DELETE FROM v_downtime WHERE contract_id = ? AND month = ?"), sorted(periods))
             c.executemany(sql("DELETE FROM v_periods WHERE contract_id = ? AND month = ?"), gone)
         c.executemany(
-            sql("INSERT INTO v_downtime VALUES (?, ?, ?, ?, ?, ?, ?)"),
-            [
-                (
-                    p.contract_id,
-                    p.month,
-                    line.service,
-                    line.region,
-                    p.customer_id,
-                    line.downtime_seconds,
-                    line.json(),
-                )
-                for p in present
-                for line in p.lines
-            ],
-        )
-        c.executemany(
             sql(
-                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE SET "
-                "customer_id = excluded.customer_id, year_start = excluded.year_start, "
+                "INSERT INTO v_periods VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (contract_id, month) DO UPDATE "
+                "SET customer_id = excluded.customer_id, year_start = excluded.year_start, "
                 "credit_minor = excluded.credit_minor, granted_minor = excluded.granted_minor, "
-                "capped_minor = excluded.capped_minor, lines_answer = excluded.lines_answer"
+                "capped_minor = excluded.capped_minor, lines_answer = excluded.lines_answer, "
+                "lines = excluded.lines"
             ),
             [
                 (
@@ -516,7 +501,8 @@ class SQLCreditsView(CreditsView):
                     p.credit_minor,
                     p.granted_minor,
                     p.capped_minor,
-                    lines_answer(p.lines, written),
+                    lines_answer(p.lines, answered),
+                    lines_json(p.lines, stored),
                 )
                 for p in present
             ],

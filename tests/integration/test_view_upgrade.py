@@ -63,3 +63,44 @@ def test_a_rebuild_on_views_of_an_older_projection_rebuilds_them(store_url: str)
     doc = service.credits("a", "2025-03", "2025-03", catch_up=False)
     assert [p["credit_minor"] for p in doc["periods"]] == [10000]
     service.close()
+
+
+def test_an_upgrade_from_version_8_drops_the_line_rows_and_keeps_every_figure(store_url: str) -> None:
+    """Version 8 stored each period's lines as rows of `v_downtime`; version 9 stores them with
+    the period. The writer's upgrade drops the retired table and rebuilds the periods with their
+    lines, equal to a fresh projection's."""
+    service = CreditsService(store_url)
+    s = Scenario(service.app).contract()
+    s.incident(utc(2025, 3, 10), utc(2025, 3, 10, 1))
+    catch_up(service.app, service.view)
+    fresh = service.view.dump_rows()
+    explained = service.credits("a", "2025-03", "2025-03", catch_up=False)
+    with service.view.cursor(commit=True) as c:
+        c.execute("UPDATE v_meta SET value = '8' WHERE name = 'model_version'")
+        c.execute("DROP TABLE v_periods")
+        c.execute(
+            "CREATE TABLE v_periods (contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL, "
+            "year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL, "
+            "capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, PRIMARY KEY (contract_id, month))"
+        )
+        c.execute(
+            "CREATE TABLE v_downtime (contract_id TEXT NOT NULL, month TEXT NOT NULL, service TEXT NOT NULL, "
+            "region TEXT NOT NULL, customer_id TEXT NOT NULL, downtime_seconds TEXT NOT NULL, doc TEXT NOT NULL, "
+            "PRIMARY KEY (contract_id, month, service, region))"
+        )
+    service.close()
+
+    service = CreditsService(store_url)  # every process can start on the old store
+    catch_up(service.app, service.view)  # the writer upgrades, then rebuilds from the log
+
+    assert service.view.dump_rows() == fresh
+    assert not service.view.select(
+        "SELECT 1 FROM information_schema.tables WHERE table_name = 'v_downtime'"
+        if service.view.placeholder == "%s"
+        else "SELECT 1 FROM sqlite_master WHERE name = 'v_downtime'"
+    )
+    assert service.credits("a", "2025-03", "2025-03", catch_up=False) == explained
+    other = CreditsService(store_url)  # another process loads the periods with their lines
+    assert other.view.load_model().periods == service.view.model.periods
+    other.close()
+    service.close()
