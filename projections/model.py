@@ -410,7 +410,15 @@ class CreditsModel:
         key = ("rows", *map(id, lines))
         found = self._memo.get(key)
         if found is None:
-            found = self._memo[key] = (lines, line_rows(lines))
+            found = self._memo[key] = (lines, line_rows(lines, self._line_row))
+        return found[1]  # type: ignore[return-value]
+
+    def _line_row(self, line: LineStep) -> LineRow:
+        """`LineRow.of`, once per shared line (many contracts' periods combine the same lines)."""
+        key = ("row", id(line))
+        found = self._memo.get(key)
+        if found is None:
+            found = self._memo[key] = (line, LineRow.of(line))
         return found[1]  # type: ignore[return-value]
 
     def _candidates(self, service: str, region: str, window: Window) -> Candidates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -244,9 +244,15 @@ def seconds_text(micros: int | Decimal) -> str:
     return plain_decimal(exact_seconds(micros))
 
 
-def line_rows(lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
-    """A period's lines in the one order every answer lists them: by service, then region."""
-    return tuple(sorted((LineRow.of(line) for line in lines), key=lambda r: (r.service, r.region)))
+def line_rows(lines: tuple[LineStep, ...], row_of: Callable[[LineStep], LineRow] | None = None) -> tuple[LineRow, ...]:
+    """A period's lines in the one order every answer lists them: by service, then region
+    (`row_of`: how a line becomes its row, `LineRow.of` or a memo of it)."""
+    rows = map(row_of or LineRow.of, lines)
+    return tuple(sorted(rows, key=_service_region))
+
+
+def _service_region(row: LineRow) -> tuple[str, str]:
+    return row.service, row.region
 
 
 class PeriodRow(NamedTuple):

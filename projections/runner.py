@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Tracking
+from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import ProjectionRunner
 
 from domain.application import APPLICATION_NAME, CreditsApplication
@@ -26,6 +26,14 @@ PAGE = 2000
 
 def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = None) -> Iterator[tuple[Any, Tracking]]:
     """Every stored fact after position `after` (up to `upto`), decoded, with its tracking."""
+    for _, event, tracking in recorded_facts(app, after, upto):
+        yield event, tracking
+
+
+def recorded_facts(
+    app: CreditsApplication, after: int = 0, upto: int | None = None
+) -> Iterator[tuple[Notification, Any, Tracking]]:
+    """Every stored fact after position `after` (up to `upto`): as stored, decoded, its tracking."""
     position = after
     while True:
         notifications = app.recorder.select_notifications(
@@ -34,7 +42,7 @@ def recorded_events(app: CreditsApplication, after: int = 0, upto: int | None = 
         if not notifications:
             return
         for n in notifications:
-            yield app.mapper.to_domain_event(n), Tracking(APPLICATION_NAME, n.id)
+            yield n, app.mapper.to_domain_event(n), Tracking(APPLICATION_NAME, n.id)
         position = notifications[-1].id
 
 
@@ -54,9 +62,10 @@ def replay(
     view.batch_limit, view.batch_seconds = 2**62, float("inf")
     projection = CreditsProjection(view)
     with collector_paused():
-        for event, tracking in recorded_events(app, upto=upto):
+        for stored, event, tracking in recorded_facts(app, upto=upto):
             if known_at is not None and event.timestamp > known_at:
                 break  # this fact, and every later one, was not known yet
+            projection.stored = stored  # chained and filed as read, not encoded again
             projection.process_event(event, tracking)
         view.model.flush()
     view.latest_position = None
