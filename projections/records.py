@@ -204,31 +204,36 @@ def answer_json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
-def lines_answer(lines: tuple[LineRow, ...], written: dict[tuple[LineRow, ...], str]) -> str:
-    """A period's lines as the credits answer writes them, stored with the period so that a live
-    credits answer is read, not rebuilt. `written`, kept by the caller for one write, shares the
-    text between contracts with the same window and downtime (not kept for the process: a cache
-    living on would keep a whole rebuild's rows alive, for the garbage collector to walk). The
-    text is the JSON array of each line's answer text (the same bytes as `answer_json` of the
-    list: items joined by a comma), each line's made once."""
-    found = written.get(lines)
+class LinesTexts(NamedTuple):
+    """A period's lines as the credits answer writes them (stored with the period, so that a live
+    credits answer is read, not rebuilt) and as stored (v_periods.lines: each line's document)."""
+
+    answer: str
+    stored: str
+
+
+def lines_texts(lines: tuple[LineRow, ...], written: dict[int, tuple[object, LinesTexts]]) -> LinesTexts:
+    """Both texts of a period's lines: JSON arrays of each line's text, made once per line and
+    joined (the same bytes as `answer_json` of the list: items joined by a comma).
+
+    `written`, kept by the caller for one write, shares the texts between periods holding the
+    same tuple of lines (the model hands one tuple to every contract with the same window and
+    downtime), keyed by its identity: the entry keeps the tuple alive, so no other takes its id
+    while `written` lives. Not kept for the process: a cache living on would keep a whole
+    rebuild's rows alive, for the garbage collector to walk."""
+    found = written.get(id(lines))
     if found is None:
-        found = written[lines] = "[" + ",".join(map(_line_answer_json, lines)) + "]"
-    return found
+        texts = LinesTexts(
+            "[" + ",".join(map(_line_answer_json, lines)) + "]", "[" + ",".join(map(_line_json, lines)) + "]"
+        )
+        written[id(lines)] = (lines, texts)
+        return texts
+    return found[1]
 
 
 @lru_cache(maxsize=65536)
 def _line_answer_json(line: LineRow) -> str:
     return answer_json(line_json(line))
-
-
-def lines_json(lines: tuple[LineRow, ...], written: dict[tuple[LineRow, ...], str]) -> str:
-    """A period's lines as stored (v_periods.lines): the JSON array of each line's document,
-    shared like `lines_answer`'s."""
-    found = written.get(lines)
-    if found is None:
-        found = written[lines] = "[" + ",".join(map(_line_json, lines)) + "]"
-    return found
 
 
 @lru_cache(maxsize=8192)

@@ -32,7 +32,7 @@ from projections.model import CreditsModel
 from projections.pg_recorders import fail_fast
 from projections.records import (
     ClaimRow,
-    LineRow,
+    LinesTexts,
     PeriodRow,
     RunRow,
     YearRow,
@@ -41,9 +41,8 @@ from projections.records import (
     dumps,
     incident_doc,
     incident_from_doc,
-    lines_answer,
     lines_from_json,
-    lines_json,
+    lines_texts,
     maintenance_doc,
     maintenance_from_doc,
 )
@@ -479,9 +478,7 @@ class SQLCreditsView(CreditsView):
         periods = model.periods.keys() if everything else ch.periods
         gone = [key for key in sorted(periods) if key not in model.periods]
         present = [model.periods[key] for key in sorted(periods) if key in model.periods]
-        # lines texts shared within this write (as answered, as stored)
-        answered: dict[tuple[LineRow, ...], str] = {}
-        stored: dict[tuple[LineRow, ...], str] = {}
+        written: dict[int, tuple[object, LinesTexts]] = {}  # lines texts shared within this write
         if not everything:
             c.executemany(sql("DELETE FROM v_periods WHERE contract_id = ? AND month = ?"), gone)
         c.executemany(
@@ -501,8 +498,7 @@ class SQLCreditsView(CreditsView):
                     p.credit_minor,
                     p.granted_minor,
                     p.capped_minor,
-                    lines_answer(p.lines, answered),
-                    lines_json(p.lines, stored),
+                    *lines_texts(p.lines, written),
                 )
                 for p in present
             ],
