@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
+from typing import NamedTuple
 
 from domain.calendar import Month
 from domain.credit import ContractFacts, in_effect, round_half_up
@@ -27,11 +30,16 @@ def cap_for_year(contract: ContractFacts, year_start: date) -> CapStep:
         return CapStep(year_start, cap.amount_minor, None)
     assert cap.percent_of_annual_fees is not None
     annual = 12 * sum(s.monthly_fee_minor for s in effect.subscriptions)
-    return CapStep(year_start, round_half_up(Fraction(cap.percent_of_annual_fees) / 100 * annual), annual)
+    return CapStep(year_start, percent_of(cap.percent_of_annual_fees, annual), annual)
 
 
-@dataclass(frozen=True)
-class Grant:
+@lru_cache(maxsize=4096)
+def percent_of(percent: Decimal, amount_minor: int) -> int:
+    """`percent` % of an amount, exactly, rounded half up once (cached: contracts repeat them)."""
+    return round_half_up(Fraction(percent) / 100 * amount_minor)
+
+
+class Grant(NamedTuple):
     month: Month
     credit_minor: int
     remaining_before: int | None

@@ -98,6 +98,12 @@ class InEffect(NamedTuple):
 def in_effect(contract: ContractFacts, day: date) -> InEffect:
     """Each of terms and subscriptions from the fact with the latest effective_from on or
     before `day` that sets it, ties going to the one recorded later."""
+    versions = contract.versions
+    if len(versions) == 1 and versions[0].effective_from <= day:
+        # never amended: the signing sets both (the common case, asked once per period)
+        only = versions[0]
+        assert only.terms is not None and only.subscriptions is not None
+        return InEffect(day, only.terms, only.effective_from, only.subscriptions, only.effective_from)
     applicable = [v for v in contract.versions_in_order if v.effective_from <= day]
     terms_v = next(v for v in reversed(applicable) if v.terms is not None)
     subs_v = next(v for v in reversed(applicable) if v.subscriptions is not None)
@@ -344,14 +350,15 @@ def compute_period(
     maintenance: list[MaintenanceFacts],
     now: int,
     memo: dict[tuple[object, ...], tuple[object, ...]] | None = None,
-    per_pair: Callable[[str, str], tuple[list[IncidentFacts], list[MaintenanceFacts]]] | None = None,
+    per_pair: Callable[[str, str, Window], tuple[list[IncidentFacts], list[MaintenanceFacts]]] | None = None,
 ) -> PeriodStep | None:
     """The whole calculation for one contract and month, or None if it has no period
     (the month has not begun at `now`, or the contract is not active in it).
 
-    `per_pair(service, region)`, when given, hands each subscription the candidates of its own
-    service and region in the measured window instead of `incidents` and `maintenance` (the same
-    lists for every contract sharing the window, so the memo's work is shared by all of them)."""
+    `per_pair(service, region, window)`, when given, hands each subscription the candidates of
+    its own service and region in the measured window instead of `incidents` and `maintenance`
+    (the same lists for every contract sharing the window, so the memo's work is shared by all of
+    them)."""
     windows = period_window(contract, month)
     if windows is None:
         return None
@@ -366,7 +373,7 @@ def compute_period(
             effect.terms,
             window,
             whole,
-            *((incidents, maintenance) if per_pair is None else per_pair(sub.service, sub.region)),
+            *((incidents, maintenance) if per_pair is None else per_pair(sub.service, sub.region, window)),
             now,
             memo,
         )

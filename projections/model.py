@@ -391,16 +391,10 @@ class CreditsModel:
         return (self.incidents[i] for i in self._incident_index.all_of(service))
 
     def stored_period(self, c: ContractFacts, month: Month) -> PeriodStep | None:
-        """The period as stored: the rules over the resolved incidents (no "now" involved)."""
-        windows = period_window(c, month)
-        if windows is None:
-            return None
-        _, window = windows
-        # each subscription's candidates depend on its (service, region) and the window only:
-        # the same lists for every contract with that window while the facts stay the same
-        return compute_period(
-            c, month, [], [], FOREVER, self._memo, lambda service, region: self._candidates(service, region, window)
-        )
+        """The period as stored: the rules over the resolved incidents (no "now" involved).
+        Each subscription's candidates depend on its (service, region) and the measured window
+        only: the same lists for every contract with that window while the facts stay the same."""
+        return compute_period(c, month, [], [], FOREVER, self._memo, self._candidates)
 
     def _line_rows(self, lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
         """`line_rows`, shared: the memo hands one line to every contract that shares it
