@@ -4,7 +4,8 @@ Each line is the event feed's form (`position, recorded_at, stream_id, version, 
 link`) plus `stored_state`: the exact bytes the store holds for the fact, as text. The feed's
 `data` is plain JSON for readers without our code; `stored_state` keeps the types (decimals,
 instants, dates) so that an import is exact. Before anything is written, an import checks
-every line: its `data` must be what its `stored_state` decodes to, positions must increase,
+every line: its `data` must be what its `stored_state` decodes to, its `stored_state` the bytes
+this service writes for that fact, positions must increase,
 and its `link` must be the hash chain recomputed from the lines before it. The import then
 writes every fact at its original position in one transaction, so the imported store gives
 the same credits, ledger and digest as the original, or nothing is written at all."""
@@ -14,13 +15,14 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import IO, Any
 from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
 from domain.application import CreditsApplication
-from projections.audit import GENESIS, chain, fact_json, next_link
+from projections.audit import GENESIS, chain, fact_json, mapper, next_link
 
 PAGE = 2000
 
@@ -91,12 +93,35 @@ def read_export(lines: Iterable[str]) -> tuple[list[_Fact], str]:
         expected = {k: line.get(k) for k in fact}
         if fact != expected:
             raise EventLogError(number, "data does not match the stored state")
+        if not _as_this_service_writes(stored, number):
+            raise EventLogError(
+                number,
+                "stored_state is not in the form this service writes its facts (the same fact encoded "
+                "again differs): an export keeps each fact's stored bytes as they are",
+            )
         link = next_link(link, fact)
         if line.get("link") != link:
             raise EventLogError(number, "link does not match the hash chain of the lines before it")
         facts.append(_Fact(position, stored))
         last = position
     return facts, link
+
+
+def _as_this_service_writes(stored: StoredEvent, number: int) -> bool:
+    """Whether the stored bytes are the fact's own encoding: what the service records, and what
+    the live projection files when it encodes a decoded fact again (a replay files the bytes as
+    read; decision 22). So every fact reads the same both ways, imported ones included."""
+    codec = _codec()
+    try:
+        event = codec.to_domain_event(stored)
+    except Exception as e:  # an unknown type or a state its class cannot take
+        raise EventLogError(number, f"not a fact this release can read ({type(e).__name__}: {e})") from None
+    return bool(codec.to_stored_event(event).state == stored.state)
+
+
+@lru_cache(maxsize=1)
+def _codec() -> Any:
+    return mapper()
 
 
 def import_events(app: CreditsApplication, facts: list[_Fact]) -> int:

@@ -34,6 +34,10 @@ def migrate(
         done.append(f"events table {events} with the append-only guard")
         view: Any = open_view(url, create=True)
         done.append(f"read model tables {', '.join(VIEW_TABLES)} and {view.tracking_table()}")
+        # views of an older projection: made again here, by the owner (dropping a table needs
+        # its owner's rights, which the service role has not); the projection rebuilds them
+        if view.upgrade_model():
+            done.append("views of an older projection dropped: the projection rebuilds them from the log")
         more: list[str] = []
         for create in also:
             made = create(app)

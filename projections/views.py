@@ -122,6 +122,30 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS projection_status (name TEXT PRIMARY KEY, doc TEXT NOT NULL)",
 ]
 
+
+def _columns_of(statement: str) -> tuple[str, ...]:
+    """The column names a CREATE TABLE statement of DDL gives, in order."""
+    inside = statement[statement.index("(") + 1 : statement.rindex(")")]
+    parts, depth, part = [], 0, ""
+    for ch in inside:
+        depth += (ch == "(") - (ch == ")")
+        if ch == "," and depth == 0:
+            parts.append(part)
+            part = ""
+        else:
+            part += ch
+    parts.append(part)
+    names = (p.split()[0] for p in parts if p.strip())
+    return tuple(n for n in names if n.upper() not in ("PRIMARY", "UNIQUE"))
+
+
+# Each view table's columns as this version makes them (a table of an older shape is made again).
+_COLUMNS = {
+    statement.split()[5]: _columns_of(statement)
+    for statement in DDL
+    if statement.startswith("CREATE TABLE IF NOT EXISTS")
+}
+
 # Every table the service writes besides the log (for grants): the views, their meta, the status rows.
 SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_out")
 
@@ -313,20 +337,47 @@ class SQLCreditsView(CreditsView):
             )
             stale = c.fetchone()["n"] > 0
             for table in RETIRED_TABLES:
-                c.execute(f"DROP TABLE IF EXISTS {table}")
+                if self._has_table(c, table):
+                    c.execute(f"DROP TABLE {table}")
+            # the chain's recorded links stay: they tell a changed log from the one first processed
+            # (without a position, the other views hold no row: only a table of an older shape is
+            # made again, so that a store set up by `migrate` needs no owner's rights here)
+            for table in VIEW_TABLES:
+                if table != "v_chain" and (stale or self._columns(c, table) not in (None, _COLUMNS[table])):
+                    c.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in DDL:
+                c.execute(statement)
             if stale:
-                # the chain's recorded links stay: they tell a changed log from the one first processed
-                for table in VIEW_TABLES:
-                    if table != "v_chain":
-                        c.execute(f"DROP TABLE IF EXISTS {table}")
-                for statement in DDL:
-                    c.execute(statement)
                 c.execute(
                     self.sql(f"DELETE FROM {self.tracking_table()} WHERE application_name = ?"), (APPLICATION_NAME,)
                 )
             c.execute(self.sql("INSERT INTO v_meta VALUES (?, ?)"), ("model_version", MODEL_VERSION))
         self.discard_model()
         return stale
+
+    def _columns(self, c: Any, table: str) -> tuple[str, ...] | None:
+        """The table's columns in order, or None when there is no such table."""
+        if not self._has_table(c, table):
+            return None
+        if self.placeholder == "?":
+            c.execute(f"SELECT name FROM pragma_table_info('{table}') ORDER BY cid")
+        else:
+            c.execute(
+                "SELECT column_name AS name FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = %s ORDER BY ordinal_position",
+                (table,),
+            )
+        return tuple(row["name"] for row in c.fetchall())
+
+    def _has_table(self, c: Any, table: str) -> bool:
+        if self.placeholder == "?":
+            c.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        else:
+            c.execute(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = %s",
+                (table,),
+            )
+        return c.fetchone() is not None
 
     _reading = threading.local()
 

@@ -86,3 +86,25 @@ def test_a_tampered_export_is_refused_naming_the_line_and_nothing_is_written(
     assert refused.returncode == 2
     assert f"line {at + 1}: link does not match" in refused.stderr
     assert json.loads(after.stdout)["events"] == 0
+
+
+def test_an_export_whose_stored_bytes_were_rewritten_is_refused(
+    store_url: str, target_url: str, tmp_path: Path
+) -> None:
+    """The same data and the same links, but a stored state written again in another form (here
+    with spaces): the live projection would file the fact encoded again, a rebuild the bytes as
+    read, and the two would differ (decision 22). The import refuses it, naming the line."""
+    _cli(store_url, "demo")
+    export = tmp_path / "log.jsonl"
+    _cli(store_url, "export-events", str(export))
+    lines = export.read_text(encoding="utf-8").splitlines()
+    fact = json.loads(lines[3])
+    fact["stored_state"] = json.dumps(json.loads(fact["stored_state"]))  # same JSON, with spaces
+    lines[3] = json.dumps(fact)
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    refused = _cli(target_url, "import-events", str(export), ok=False)
+
+    assert refused.returncode == 2
+    assert "line 4: stored_state is not in the form this service writes" in refused.stderr
+    assert json.loads(_cli(target_url, "verify").stdout)["events"] == 0

@@ -79,3 +79,38 @@ def test_migrate_on_sqlite_is_idempotent_and_refuses_a_role(tmp_path: Path) -> N
 
     assert (first.returncode, second.returncode, with_role.returncode) == (0, 0, 2)
     assert "PostgreSQL only" in with_role.stderr
+
+
+def test_an_upgrade_under_a_service_role_is_done_by_migrate(
+    postgres_url: str, role: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Dropping a view table needs its owner's rights: `migrate` (the owner) makes the views of an
+    older projection again and drops retired tables, and the service role's projection then
+    rebuilds them from the log, without dropping anything itself."""
+    assert _migrate(postgres_url, "--service-role", role).returncode == 0
+    parsed = urlparse(postgres_url)
+    as_service = urlunparse(parsed._replace(netloc=f"{role}@{parsed.hostname}:{parsed.port or 5432}"))
+    monkeypatch.setenv("SLACREDITS_CREATE_TABLES", "false")
+    service = CreditsService(as_service)
+    Scenario(service.app).contract().incident(utc(2025, 3, 1), utc(2025, 3, 2))
+    service.catch_up()
+    before = service.credits("a", "2025-03", "2025-03")
+    service.close()
+    with psycopg.connect(postgres_url, autocommit=True) as conn:  # what release 8 left, as the owner made it
+        conn.execute("UPDATE v_meta SET value = '8' WHERE name = 'model_version'")
+        conn.execute("CREATE TABLE v_downtime (contract_id TEXT NOT NULL, doc TEXT NOT NULL)")
+        conn.execute("ALTER TABLE v_periods DROP COLUMN lines")
+
+    upgraded = _migrate(postgres_url, "--service-role", role)
+    service = CreditsService(as_service)
+    try:
+        service.catch_up()
+        after = service.credits("a", "2025-03", "2025-03")
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            retired = conn.execute("SELECT to_regclass('v_downtime')").fetchone()
+    finally:
+        service.close()
+
+    assert upgraded.returncode == 0 and "views of an older projection dropped" in upgraded.stderr, upgraded.stderr
+    assert after == before and before["periods"][0]["credit_minor"] == 25000
+    assert retired == (None,)

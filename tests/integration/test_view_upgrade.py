@@ -104,3 +104,31 @@ def test_an_upgrade_from_version_8_drops_the_line_rows_and_keeps_every_figure(st
     assert other.view.load_model().periods == service.view.model.periods
     other.close()
     service.close()
+
+
+def test_a_version_8_store_never_projected_is_upgraded_too(store_url: str) -> None:
+    """Facts recorded, views of version 8 made, but no position yet (the projection never ran):
+    the tables of an older shape are made again, so the first catch-up writes them."""
+    service = CreditsService(store_url)
+    fresh_rows = None
+    with service.view.cursor(commit=True) as c:
+        c.execute("UPDATE v_meta SET value = '8' WHERE name = 'model_version'")
+        c.execute("DROP TABLE v_periods")
+        c.execute(
+            "CREATE TABLE v_periods (contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL, "
+            "year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL, "
+            "capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, PRIMARY KEY (contract_id, month))"
+        )
+    s = Scenario(service.app).contract()
+    s.incident(utc(2025, 3, 10), utc(2025, 3, 10, 1))
+    service.close()
+
+    service = CreditsService(store_url)
+    catch_up(service.app, service.view)
+    live = service.view.dump_rows()
+    rebuild(store_url)
+    fresh_rows = service.view.dump_rows()
+
+    assert live == fresh_rows and len(live["v_periods"]) == 1
+    assert [p["credit_minor"] for p in service.credits("a", "2025-03", "2025-03", catch_up=False)["periods"]] == [10000]
+    service.close()
