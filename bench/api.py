@@ -163,7 +163,7 @@ def main() -> None:
         write(DATASET)
     run = OUT / f"api-{int(time.time())}"
     run.mkdir()
-    stores = os.environ.get("STORES", "sqlite,postgres").split(",")
+    stores = [s.strip() for s in os.environ.get("STORES", "sqlite,postgres").split(",")]
     results = []
     if "sqlite" in stores:
         results.append(measure("sqlite", f"sqlite:///{run}/credits.db"))
