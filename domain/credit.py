@@ -366,17 +366,65 @@ def compute_period(
     if whole.start > now:
         return None
     effect = in_effect(contract, local_date(window.start, contract.tz))
-    lines = tuple(
-        credit_line(
-            sub,
-            contract.customer_id,
-            effect.terms,
-            window,
-            whole,
-            *((incidents, maintenance) if per_pair is None else per_pair(sub.service, sub.region, window)),
-            now,
-            memo,
+    if memo is not None and per_pair is not None:
+        lines = tuple(
+            _shared_line(
+                sub,
+                contract.customer_id,
+                effect.terms,
+                window,
+                whole,
+                per_pair(sub.service, sub.region, window),
+                now,
+                memo,
+            )
+            for sub in effect.subscriptions
         )
-        for sub in effect.subscriptions
-    )
+    else:
+        lines = tuple(
+            credit_line(sub, contract.customer_id, effect.terms, window, whole, incidents, maintenance, now, memo)
+            for sub in effect.subscriptions
+        )
     return PeriodStep(contract.contract_id, month, whole, window, effect, lines)
+
+
+def _shared_line(
+    subscription: Subscription,
+    customer_id: str,
+    terms: Terms,
+    window: Window,
+    month: Window,
+    candidates: tuple[list[IncidentFacts], list[MaintenanceFacts]],
+    now: int,
+    memo: dict[tuple[object, ...], tuple[object, ...]],
+) -> LineStep:
+    """`credit_line` with the shared candidates of the subscription's pair and window, found by
+    a key of identities, cheap to hash: the candidates (one object per pair and window while the
+    memo lives) and the pricing (the subscription and the terms' values that `credit_line` keys
+    its line by, one object per distinct value), with the month's length and "now". They stand
+    for everything `credit_line`'s own key holds but the customer, so a line is reused this way
+    only when no candidate names customers; otherwise `credit_line` is asked every time. Each
+    entry keeps the objects whose identities key it alive, so no other takes their ids while the
+    memo lives."""
+    pricing = memo.get(("pricing", id(subscription), id(terms)))
+    if pricing is None:
+        value = (
+            subscription.service,
+            subscription.region,
+            subscription.monthly_fee_minor,
+            terms.tiers_as_written,
+            terms.degraded_weight,
+            terms.maintenance_notice_hours,
+        )
+        shared = memo.setdefault(("pricing of", *value), value)
+        pricing = memo[("pricing", id(subscription), id(terms))] = (subscription, terms, shared)
+    key = ("line", id(candidates), id(pricing[2]), month.micros, now)
+    hit = memo.get(key)
+    if hit is not None and hit[1] is not None:
+        return hit[1]  # type: ignore[return-value]
+    incidents, maintenance = candidates
+    line = credit_line(subscription, customer_id, terms, window, month, incidents, maintenance, now, memo)
+    if hit is None:
+        personal = _of_pair(subscription, incidents, maintenance, memo)[3]
+        memo[key] = (candidates, None if personal else line)
+    return line
