@@ -35,3 +35,20 @@ def test_each_contract_shows_its_own_writing_of_the_credit_percent() -> None:
     explained = explain_month(reader, "b", Month(2025, 2), now)
     assert answer["periods"][0]["lines"][0]["credit_percent"] == "10.0"
     assert explained["periods"][0]["lines"][0]["credit_percent"] == "10.0"
+
+
+def test_a_line_is_shared_only_between_months_of_the_same_length() -> None:
+    """UTC and London agree on every midnight from 10 to 21 March 2025, so two contracts active
+    only then measure the same window and see the same incidents; but London's March is an hour
+    shorter (summer time from the 30th), so each pro-rates the fee by its own month."""
+    from datetime import date
+
+    s = Scenario(memory_store().app)
+    for contract_id, zone in (("c1", "UTC"), ("c2", "Europe/London")):
+        s.contract(contract_id, contract_id, timezone=zone, starts_on=date(2025, 3, 10), ends_on=date(2025, 3, 20))
+    s.incident(utc(2025, 3, 12), utc(2025, 3, 12, 10))
+    model = replay(s.app).model
+    utc_line, london_line = (model.periods[(c, "2025-03")].lines[0] for c in ("c1", "c2"))
+    assert utc_line.measured_seconds == london_line.measured_seconds == "950400"  # 11 days
+    assert (utc_line.month_seconds, london_line.month_seconds) == ("2678400", "2674800")
+    assert (utc_line.fee_minor, london_line.fee_minor) == (35484, 35532)  # 100000 * 11 days / the month
