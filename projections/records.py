@@ -236,9 +236,9 @@ def _line_answer_json(line: LineRow) -> str:
     return answer_json(line_json(line))
 
 
-@lru_cache(maxsize=8192)
 def lines_from_json(text: str) -> tuple[LineRow, ...]:
-    """The stored lines of a period (cached by the text: many periods store the same lines)."""
+    """The stored lines of a period (not cached: a process-wide cache of rows would keep tens of
+    thousands of objects for the collector's full passes to walk, for a few microseconds each)."""
     return tuple(LineRow(**d) for d in json.loads(text))
 
 
