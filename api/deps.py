@@ -35,7 +35,6 @@ class RoleCheck(HTTPBearer):
 
     def __init__(self, allowed: set[str]) -> None:
         super().__init__(auto_error=False, scheme_name="HTTPBearer", description=BEARER)
-        self.roles = sorted(allowed)
         self._allowed = frozenset(allowed)
 
     async def __call__(self, request: Request) -> str:  # type: ignore[override]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterator
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
@@ -61,8 +62,10 @@ def next_link(previous: str, fact: dict[str, Any]) -> str:
     return hashlib.sha256(bytes.fromhex(previous) + canonical_bytes(fact)).hexdigest()
 
 
+@lru_cache(maxsize=1)
 def mapper() -> Mapper[Any]:
-    """Encodes a decoded event back to its stored bytes (the application's transcodings)."""
+    """Encodes a decoded event back to its stored bytes, and decodes them (the application's
+    transcodings; one per process, it keeps no state between calls)."""
     transcoder = JSONTranscoder()
     for t in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
         transcoder.register(t)

@@ -130,7 +130,6 @@ class CreditsProjection(Projection[CreditsView]):
             return "webhook", e.originator_id.hex  # reaches no figure: never replayed for one
         return "ledger", ""
 
-    _mapper = None
     # The fact as stored, when the caller read it so (a replay): the chain and the index of facts
     # take its bytes as they are. The live runner hands over decoded facts only; they are encoded
     # again, with the store's own transcodings, to the same bytes (a rebuild's chain, checked
@@ -141,9 +140,7 @@ class CreditsProjection(Projection[CreditsView]):
         stored = self.stored
         if stored is not None and stored.id == position:
             return stored
-        if self._mapper is None:
-            self._mapper = mapper()
-        return self._mapper.to_stored_event(domain_event)
+        return mapper().to_stored_event(domain_event)
 
     @singledispatchmethod
     def _apply(self, domain_event: Any) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import IO, Any
 from uuid import UUID
 
@@ -111,17 +110,12 @@ def _as_this_service_writes(stored: StoredEvent, number: int) -> bool:
     """Whether the stored bytes are the fact's own encoding: what the service records, and what
     the live projection files when it encodes a decoded fact again (a replay files the bytes as
     read; decision 22). So every fact reads the same both ways, imported ones included."""
-    codec = _codec()
+    codec = mapper()
     try:
         event = codec.to_domain_event(stored)
     except Exception as e:  # an unknown type or a state its class cannot take
         raise EventLogError(number, f"not a fact this release can read ({type(e).__name__}: {e})") from None
     return bool(codec.to_stored_event(event).state == stored.state)
-
-
-@lru_cache(maxsize=1)
-def _codec() -> Any:
-    return mapper()
 
 
 def import_events(app: CreditsApplication, facts: list[_Fact]) -> int:

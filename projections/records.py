@@ -168,14 +168,11 @@ class LineRow(NamedTuple):
     def doc(self) -> dict[str, Any]:
         return self._asdict()
 
-    def json(self) -> str:
-        """The stored document (every field is a string or an integer)."""
-        return _line_json(self)
-
 
 @lru_cache(maxsize=65536)
 def _line_json(row: LineRow) -> str:
-    """Cached: contracts sharing a subscription, window and downtime store the same document."""
+    """A line's stored document (every field a string or an integer). Cached: contracts sharing a
+    subscription, window and downtime store the same document."""
     return json.dumps(row._asdict(), sort_keys=True, separators=(",", ":"))
 
 

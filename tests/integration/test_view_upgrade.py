@@ -3,6 +3,8 @@ the writer before it goes on: no row whose meaning changed survives an upgrade."
 
 from __future__ import annotations
 
+from typing import Any
+
 from projections.runner import catch_up, rebuild
 from projections.service import CreditsService
 from tests.helpers import Scenario, utc
@@ -77,12 +79,7 @@ def test_an_upgrade_from_version_8_drops_the_line_rows_and_keeps_every_figure(st
     explained = service.credits("a", "2025-03", "2025-03", catch_up=False)
     with service.view.cursor(commit=True) as c:
         c.execute("UPDATE v_meta SET value = '8' WHERE name = 'model_version'")
-        c.execute("DROP TABLE v_periods")
-        c.execute(
-            "CREATE TABLE v_periods (contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL, "
-            "year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL, "
-            "capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, PRIMARY KEY (contract_id, month))"
-        )
+        _periods_of_version_8(c)
         c.execute(
             "CREATE TABLE v_downtime (contract_id TEXT NOT NULL, month TEXT NOT NULL, service TEXT NOT NULL, "
             "region TEXT NOT NULL, customer_id TEXT NOT NULL, downtime_seconds TEXT NOT NULL, doc TEXT NOT NULL, "
@@ -110,15 +107,9 @@ def test_a_version_8_store_never_projected_is_upgraded_too(store_url: str) -> No
     """Facts recorded, views of version 8 made, but no position yet (the projection never ran):
     the tables of an older shape are made again, so the first catch-up writes them."""
     service = CreditsService(store_url)
-    fresh_rows = None
     with service.view.cursor(commit=True) as c:
         c.execute("UPDATE v_meta SET value = '8' WHERE name = 'model_version'")
-        c.execute("DROP TABLE v_periods")
-        c.execute(
-            "CREATE TABLE v_periods (contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL, "
-            "year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL, "
-            "capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, PRIMARY KEY (contract_id, month))"
-        )
+        _periods_of_version_8(c)
     s = Scenario(service.app).contract()
     s.incident(utc(2025, 3, 10), utc(2025, 3, 10, 1))
     service.close()
@@ -132,3 +123,13 @@ def test_a_version_8_store_never_projected_is_upgraded_too(store_url: str) -> No
     assert live == fresh_rows and len(live["v_periods"]) == 1
     assert [p["credit_minor"] for p in service.credits("a", "2025-03", "2025-03", catch_up=False)["periods"]] == [10000]
     service.close()
+
+
+def _periods_of_version_8(c: Any) -> None:
+    """`v_periods` as version 8 made it: the answer's lines, not the stored ones."""
+    c.execute("DROP TABLE v_periods")
+    c.execute(
+        "CREATE TABLE v_periods (contract_id TEXT NOT NULL, month TEXT NOT NULL, customer_id TEXT NOT NULL, "
+        "year_start TEXT NOT NULL, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL, "
+        "capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, PRIMARY KEY (contract_id, month))"
+    )
