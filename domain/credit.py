@@ -13,7 +13,16 @@ from functools import cached_property, lru_cache
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from domain.calendar import MICROS, Month, Window, local_date, measured_window, month_window, zone
+from domain.calendar import (
+    MICROS,
+    Month,
+    Window,
+    contract_year_start,
+    local_date,
+    measured_window,
+    month_window,
+    zone,
+)
 from domain.downtime import (
     DowntimeStep,
     IncidentFacts,
@@ -341,6 +350,15 @@ def period_window(contract: ContractFacts, month: Month) -> tuple[Window, Window
     if window is None:
         return None
     return month_window(month, tz), window
+
+
+def contract_year_of(contract: ContractFacts, month: Month) -> str | None:
+    """The first day of the contract year the period of `month` belongs to (that of its measured
+    window's first day), or None when the contract is not active in the month."""
+    windows = period_window(contract, month)
+    if windows is None:
+        return None
+    return contract_year_start(contract.starts_on, local_date(windows[1].start, contract.tz)).isoformat()
 
 
 def compute_period(

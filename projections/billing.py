@@ -7,12 +7,12 @@ import io
 from dataclasses import dataclass, field
 
 from domain.calendar import Month, months_between
-from domain.credit import ContractFacts, period_window
+from domain.credit import ContractFacts, contract_year_of, period_window
 from domain.errors import StateError
 from domain.ledger import Figure
 from projections.queries import ContractFigures, OpenIncidentsOnce
 from projections.readers import Reader
-from projections.recheck import Mismatch, fresh_model, year_of
+from projections.recheck import Mismatch, fresh_model
 from projections.views import LEDGER_COLUMNS
 
 
@@ -42,7 +42,7 @@ def run_figures(reader: Reader, month: Month, now: int, issued: set[tuple[str, s
         if cid in contracts:
             wanted[cid].add(m)
     years = {
-        cid: {y for m in months if (y := year_of(contracts[cid], Month.parse(m))) is not None}
+        cid: {y for m in months if (y := contract_year_of(contracts[cid], Month.parse(m))) is not None}
         for cid, months in wanted.items()
     }
     fresh = fresh_model(reader, contracts.values(), years)

@@ -29,5 +29,7 @@ def collector_paused() -> Iterator[None]:
 
 def keep_out_of_collections() -> None:
     """Every object alive now is left out of later collections (a long-running writer's working
-    state, loaded once: the full passes then walk only what came after)."""
+    state, loaded once; a kept read model as of an instant: the full passes then walk only what
+    came after). They are still freed by reference counting when dropped; only a cycle among
+    them would never be (the models hold none)."""
     gc.freeze()

@@ -167,6 +167,9 @@ class CreditsModel:
         # a replay for some contracts only (one customer as of an instant): the ledger keeps their
         # entries and billed months alone (a run's own row, its counts and sums, stays whole)
         self.contracts_kept: set[str] | None = None
+        # a replay for one report computes only the periods the report reads (None: every one);
+        # its contract years then hold those periods alone, so it serves that report only
+        self.computes: Callable[[ContractFacts, Month], bool] | None = None
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
         self.changes = Changes()
@@ -470,6 +473,8 @@ class CreditsModel:
         if self.deferred:
             self._dirty[c.contract_id] |= months
             return
+        if self.computes is not None:
+            months = {m for m in months if self.computes(c, m)}
         cid = c.contract_id
         touched_years: set[str] = set()
         for month in sorted(months):

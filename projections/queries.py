@@ -7,6 +7,7 @@ contract year re-granted in memory."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import lru_cache
@@ -24,7 +25,7 @@ from domain.calendar import (
     to_micros,
 )
 from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
-from domain.credit import ContractFacts, PeriodStep, compute_period, period_window
+from domain.credit import ContractFacts, PeriodStep, compute_period, contract_year_of, period_window
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
 from projections.model import _subscriptions
 from projections.readers import Reader
@@ -341,6 +342,33 @@ def credits_answer(reader: StoredAnswerReader, customer_id: str, first: Month, l
         f'{{"customer_id":{answer_json(customer_id)},"as_of":null,"periods":[{",".join(periods)}],'
         f'"contract_years":{answer_json(years)}}}'
     ).encode()
+
+
+def claims_periods(first: Month, last: Month) -> Callable[[ContractFacts, Month], bool]:
+    """Which periods the claims report for first..last reads: a contract's months up to `last`
+    in the contract years that hold a month of the range. A year's cap is granted in month order
+    (domain/cap.py: allocate_annual_cap), so no later month changes a grant of the range, and no
+    earlier contract year does; a replay for the report computes these alone (service.world_at).
+    A contract's first such month is worked out once (kept with the contract's facts)."""
+    earliest: dict[int, tuple[ContractFacts, Month]] = {}
+
+    def first_read(c: ContractFacts) -> Month:
+        """The first month of the contract year that holds `first` (`first` if none does)."""
+        year = contract_year_of(c, first)
+        if year is None:
+            return first
+        month = Month.of(date.fromisoformat(year))  # its first day's month, or the next one
+        return month if contract_year_of(c, month) == year else month.next()
+
+    def reads(c: ContractFacts, month: Month) -> bool:
+        if month > last:
+            return False
+        found = earliest.get(id(c))
+        if found is None:
+            found = earliest[id(c)] = (c, first_read(c))
+        return month >= found[1]
+
+    return reads
 
 
 def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: datetime | None = None) -> dict[str, Any]:

@@ -14,8 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from domain.calendar import Month, contract_year_start, local_date
-from domain.credit import ContractFacts, period_window
+from domain.credit import ContractFacts, contract_year_of
 from projections.model import CreditsModel, _subscriptions
 from projections.readers import Reader
 from projections.records import PeriodRow, YearRow
@@ -50,14 +49,6 @@ class Mismatch:
         }
 
 
-def year_of(c: ContractFacts, month: Month) -> str | None:
-    """The first day of the contract year that the period of `month` belongs to."""
-    windows = period_window(c, month)
-    if windows is None:
-        return None
-    return contract_year_start(c.starts_on, local_date(windows[1].start, c.tz)).isoformat()
-
-
 def fresh_model(
     reader: Reader, contracts: Iterable[ContractFacts], years: dict[str, set[str]] | None = None
 ) -> CreditsModel:
@@ -77,7 +68,7 @@ def fresh_model(
     if years is None:
         model.flush()
     else:
-        model.flush(lambda c, m: year_of(c, m) in years.get(c.contract_id, set()))
+        model.flush(lambda c, m: contract_year_of(c, m) in years.get(c.contract_id, set()))
     return model
 
 

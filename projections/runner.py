@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +13,8 @@ from eventsourcing.persistence import IntegrityError, Notification, Tracking
 from eventsourcing.projection import ProjectionRunner
 
 from domain.application import APPLICATION_NAME, CreditsApplication
+from domain.calendar import Month
+from domain.credit import ContractFacts
 from projections.blocking import clear_failure, record_failure
 from projections.credits_projection import CreditsProjection
 from projections.heap import collector_paused, keep_out_of_collections
@@ -47,15 +49,22 @@ def recorded_facts(
 
 
 def replay(
-    app: CreditsApplication, known_at: datetime | None = None, upto: int | None = None, figures_only: bool = False
+    app: CreditsApplication,
+    known_at: datetime | None = None,
+    upto: int | None = None,
+    figures_only: bool = False,
+    computes: Callable[[ContractFacts, Month], bool] | None = None,
 ) -> MemoryCreditsView:
     """The read model from the log alone: every fact, or those known at `known_at`: the longest
     prefix of the log whose facts were all recorded at or before it (FactRow.known_from).
 
     With `figures_only`, the audit's rows (the hash chain and the index of facts) are left out:
-    a model that is read, never written, needs only the figures (a page as of an instant)."""
+    a model that is read, never written, needs only the figures (a page as of an instant).
+    With `computes`, only the periods it keeps are computed (CreditsModel.computes: a model for
+    one report)."""
     view = MemoryCreditsView()
     view.model.record_log = not figures_only
+    view.model.computes = computes
     # one batch: every period is computed once, from the final facts, at the end
     last = upto if upto is not None else app.recorder.max_notification_id() or 0
     view.latest_position = lambda: last

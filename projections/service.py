@@ -24,8 +24,9 @@ from projections.answer_reads import (
 from projections.as_of import customer_model_at, ledger_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
+from projections.heap import keep_out_of_collections
 from projections.model import CreditsModel
-from projections.queries import claims_report, credits_document
+from projections.queries import claims_periods, claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
 from projections.self_check import last_self_check
@@ -68,7 +69,7 @@ class CreditsService:
         # the whole read model as known at an instant, for the as-of pages that need every
         # customer: the last one asked, by the log position it covers (see world_at)
         self._world_lock = threading.Lock()
-        self._world: tuple[int, CreditsModel] | None = None
+        self._world: tuple[int, tuple[Month, Month] | None, CreditsModel] | None = None
         self._world_keep = world_keep_seconds
         self._world_timer: threading.Timer | None = None
         self._world_asked = 0  # requests for it so far: a timer set before the last one does nothing
@@ -208,27 +209,43 @@ class CreditsService:
             return ModelReader(model), to_micros(as_of)
         return ModelReader(self.world_at(as_of)), to_micros(as_of)
 
-    def world_at(self, as_of: datetime) -> CreditsModel:
+    def world_at(self, as_of: datetime, report: tuple[Month, Month] | None = None) -> CreditsModel:
         """Every customer's read model as known at `as_of`: a replay of the longest prefix of the
         log whose facts were all recorded by then (what every page or report as of an instant
         that needs every customer reads: the claims report, the customers and incidents lists).
+        With `report` (its first and last month), only the periods the claims report for those
+        months reads are computed (queries.claims_periods): a model for that report alone.
 
-        Shared: the last one computed is kept, keyed by the position its prefix ends at, so an
-        auditor paging through the console at one instant, or asking another report at it, waits
-        for one replay, not one per page. One is computed at a time per process: a burst of such
-        requests costs one replay's memory and CPU, not one each; forgotten after
-        `world_keep_seconds` without a request for it. Keyed by position only while
-        the views cover the whole log (their index of facts gives the prefix); otherwise the
-        replay stops at the first fact recorded later, as before, and is not kept."""
+        Shared: the last one computed is kept, keyed by the position its prefix ends at and the
+        report it was made for (a whole model serves every page and report). The first request
+        at an instant replays what it reads; another that the kept model cannot serve, at the
+        same instant, replays the whole model once, which then serves every later one: an
+        auditor paging through the console at one instant, or asking other reports at it, waits
+        for at most two replays, not one per page. One is computed at a time per process: a
+        burst of such requests costs one replay's memory and CPU, not one each; forgotten after
+        `world_keep_seconds` without a request for it. Keyed by position only while the views
+        cover the whole log (their index of facts gives the prefix); otherwise the replay stops
+        at the first fact recorded later, as before, and is not kept."""
         with self._world_lock:
             head = self.app.recorder.max_notification_id() or 0
             if (self.view.max_tracking_id(APPLICATION_NAME) or 0) < head:
-                return replay(self.app, known_at=as_of, figures_only=True).model
+                computes = None if report is None else claims_periods(*report)
+                return replay(self.app, known_at=as_of, figures_only=True, computes=computes).model
             upto = self.position_known_at(as_of)
-            if self._world is None or self._world[0] != upto:
-                self._world = (upto, replay(self.app, upto=upto, figures_only=True).model if upto else CreditsModel())
+            kept = self._world
+            if kept is None or kept[0] != upto or kept[1] not in (None, report):
+                if kept is not None and kept[0] == upto:
+                    report = None  # a second kind of request at this instant: the whole model
+                model = CreditsModel()
+                if upto:
+                    computes = None if report is None else claims_periods(*report)
+                    model = replay(self.app, upto=upto, figures_only=True, computes=computes).model
+                    # kept for later requests: the collector's full passes leave it out, as they
+                    # leave out each worker's start-up state (projections/heap.py)
+                    keep_out_of_collections()
+                kept = self._world = (upto, report, model)
             self._keep_world()
-            return self._world[1]
+            return kept[2]
 
     def _keep_world(self) -> None:
         """Forget the kept model after `world_keep_seconds` without a request for it (it holds
@@ -306,7 +323,11 @@ class CreditsService:
 
     def claims_report(self, first: Month, last: Month, as_of: datetime | None = None) -> dict[str, Any]:
         """Per customer: claims filed in the months, against the credit the rules entitle."""
-        reader, now = self.reader_at(as_of)
+        if as_of is None:
+            reader, now = self.reader_at(None)
+        else:
+            as_of = self._past(as_of)
+            reader, now = ModelReader(self.world_at(as_of, (first, last))), to_micros(as_of)
         with self.view.reading():
             return claims_report(reader, first, last, now, as_of)
 

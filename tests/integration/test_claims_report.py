@@ -122,27 +122,29 @@ def test_a_live_contract_year_counts_its_months_outside_the_range(store_url: str
 def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The whole read model as known at an instant is replayed once and shared by every report
-    asked at an instant with the same known prefix; each answer equals a replay of its own."""
+    """The first report at an instant replays the periods it reads; another report at an instant
+    with the same known prefix replays the whole read model once, which then serves every later
+    one; each answer equals a whole replay of its own."""
     service = CreditsService(store_url)
     _world(service, 3)
     catch_up(service.app, service.view)
     replays = _count_replays(monkeypatch)
     recorded = [int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts ORDER BY position")]
     instants = [from_micros(recorded[k]) for k in (5, len(recorded) // 2, len(recorded) - 1)]
-    ranges = [(Month(2025, 1), Month(2025, 6)), (Month(2025, 2), Month(2025, 3))]
+    ranges = [(Month(2025, 1), Month(2025, 6)), (Month(2025, 2), Month(2025, 3)), (Month(2025, 3), Month(2025, 4))]
     for at in instants:
         for first, last in ranges:
             shared = service.claims_report(first, last, at)
             own = claims_report(ModelReader(replay(service.app, known_at=at).model), first, last, to_micros(at), at)
             assert shared == own, (at, first, last)
-    assert len(replays) == len(instants)  # one per instant, not one per report
+    assert len(replays) == 2 * len(instants)  # two per instant, not one per report
+    assert [r["computes"] is None for r in replays] == [False, True] * len(instants)
 
     # a fact recorded now is not known at the last instant: the kept model still answers it
     service.app.file_claim(claim_id="late", customer_id="a", month="2025-02", channel="email", message="")
     catch_up(service.app, service.view)
     again = service.claims_report(Month(2025, 1), Month(2025, 6), instants[-1])
-    assert len(replays) == len(instants)
+    assert len(replays) == 2 * len(instants)
     assert again == claims_report(
         ModelReader(replay(service.app, known_at=instants[-1]).model),
         Month(2025, 1),
@@ -152,7 +154,7 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
     )
     now = datetime.now(UTC)
     latest = service.claims_report(Month(2025, 1), Month(2025, 6), now)
-    assert len(replays) == len(instants) + 1
+    assert len(replays) == 2 * len(instants) + 1
 
     def filed_by_a(report: dict[str, Any]) -> int:
         return next(r["claims_filed"] for r in report["customers"] if r["customer_id"] == "a")
@@ -180,15 +182,15 @@ def test_the_shared_replay_is_forgotten_when_nobody_asks_for_it(
     service.close()
 
 
-def _count_replays(monkeypatch: pytest.MonkeyPatch) -> list[int | None]:
-    """The replays the service asks for from now on (the position each stops at)."""
+def _count_replays(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """The replays the service asks for from now on (the keyword arguments of each)."""
     import projections.service as service_module
 
-    replays: list[int | None] = []
+    replays: list[dict[str, Any]] = []
     real = service_module.replay
 
     def counted(*args: Any, **kwargs: Any) -> Any:
-        replays.append(kwargs.get("upto"))
+        replays.append(kwargs)
         return real(*args, **kwargs)
 
     monkeypatch.setattr(service_module, "replay", counted)
