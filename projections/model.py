@@ -15,6 +15,7 @@ exactly the months of its resolved span: the same rows a replay computes.
 
 from __future__ import annotations
 
+import copy
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -449,6 +450,30 @@ class CreditsModel:
             c = self.contracts[cid]
             months = dirty[cid] if only is None else {m for m in dirty[cid] if only(c, m)}
             self._recompute(c, months, terms_changed=cid in changed)
+
+    def widened(self) -> CreditsModel:
+        """This replay's model with every period, when it was made with `computes`: a new model
+        that shares its facts (neither changes them again) and its periods, with those that
+        `computes` left out computed now. The same rows as a replay that computes every period:
+        every contract was signed in the replay, so each month its facts may reach was looked at
+        (`_contract_months`, a superset), and those left out are looked at now; each year that
+        gains a month is granted again, in month order."""
+        left_out = self.computes
+        assert left_out is not None and not self.deferred and not self._dirty, "a flushed replay's model"
+        wide = copy.copy(self)
+        wide.computes = None
+        wide.periods = dict(self.periods)
+        wide.periods_by_contract = defaultdict(set, {cid: set(ms) for cid, ms in self.periods_by_contract.items()})
+        wide.years = dict(self.years)
+        wide.changes = Changes()
+        wide._forget()
+        by_service: dict[str, frozenset[Month]] = {}
+        for cid in sorted(wide.contracts):
+            c = wide.contracts[cid]
+            months = {m for m in wide._contract_months(c, None, by_service) if not left_out(c, m)}
+            wide._recompute(c, months, terms_changed=False)
+        wide._forget()
+        return wide
 
     def _drop_inactive_periods(self, c: ContractFacts) -> None:
         """A contract whose dates changed may have left stored periods outside its active time."""

@@ -24,7 +24,7 @@ from projections.answer_reads import (
 from projections.as_of import customer_model_at, ledger_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
-from projections.heap import keep_out_of_collections
+from projections.heap import collector_paused, keep_out_of_collections
 from projections.model import CreditsModel
 from projections.queries import claims_periods, claims_report, credits_document
 from projections.readers import ModelReader, Reader, SQLReader
@@ -217,15 +217,15 @@ class CreditsService:
         months reads are computed (queries.claims_periods): a model for that report alone.
 
         Shared: the last one computed is kept, keyed by the position its prefix ends at and the
-        report it was made for (a whole model serves every page and report). The first request
-        at an instant replays what it reads; another that the kept model cannot serve, at the
-        same instant, replays the whole model once, which then serves every later one: an
-        auditor paging through the console at one instant, or asking other reports at it, waits
-        for at most two replays, not one per page. One is computed at a time per process: a
-        burst of such requests costs one replay's memory and CPU, not one each; forgotten after
-        `world_keep_seconds` without a request for it. Keyed by position only while the views
-        cover the whole log (their index of facts gives the prefix); otherwise the replay stops
-        at the first fact recorded later, as before, and is not kept."""
+        report it was made for. Another request at the same instant that it cannot serve (another
+        range, a console list) takes its facts as they are and has the periods it left out
+        computed (`CreditsModel.widened`): the whole model, kept then for every later request at
+        that instant. So an auditor paging through the console at one instant, or asking other
+        reports at it, waits for one replay, not one per page. One is computed at a time per
+        process: a burst of such requests costs one replay's memory and CPU, not one each;
+        forgotten after `world_keep_seconds` without a request for it. Keyed by position only
+        while the views cover the whole log (their index of facts gives the prefix); otherwise
+        the replay stops at the first fact recorded later, as before, and is not kept."""
         with self._world_lock:
             head = self.app.recorder.max_notification_id() or 0
             if (self.view.max_tracking_id(APPLICATION_NAME) or 0) < head:
@@ -233,17 +233,20 @@ class CreditsService:
                 return replay(self.app, known_at=as_of, figures_only=True, computes=computes).model
             upto = self.position_known_at(as_of)
             kept = self._world
-            if kept is None or kept[0] != upto or kept[1] not in (None, report):
-                if kept is not None and kept[0] == upto:
-                    report = None  # a second kind of request at this instant: the whole model
+            if kept is None or kept[0] != upto:
                 model = CreditsModel()
                 if upto:
                     computes = None if report is None else claims_periods(*report)
                     model = replay(self.app, upto=upto, figures_only=True, computes=computes).model
-                    # kept for later requests: the collector's full passes leave it out, as they
-                    # leave out each worker's start-up state (projections/heap.py)
-                    keep_out_of_collections()
-                kept = self._world = (upto, report, model)
+                kept = (upto, report if upto else None, model)
+            elif kept[1] not in (None, report):
+                with collector_paused():  # as a replay's model is made (projections/heap.py)
+                    kept = (upto, None, kept[2].widened())
+            if kept is not self._world:
+                self._world = kept
+                # kept for later requests: the collector's full passes leave it out, as they
+                # leave out each worker's start-up state (projections/heap.py)
+                keep_out_of_collections()
             self._keep_world()
             return kept[2]
 

@@ -1,5 +1,6 @@
 """The claims report from a replay that computes only the periods it reads (queries.claims_periods)
-equals the report from a whole replay: contract years that start mid-month and cross calendar
+equals the report from a whole replay, and that model widened (the periods it left out computed)
+equals the whole replay's: contract years that start mid-month and cross calendar
 years, caps that bind, contracts that end, unresolved incidents (the report's live path), random
 ranges and "now"s."""
 
@@ -76,6 +77,11 @@ def test_the_report_from_the_periods_it_reads_equals_the_whole_replays(seed: int
     assert set(computed.periods) <= set(whole.periods)  # fewer periods, never others
     in_range = {key for key, p in whole.periods.items() if first <= Month.parse(p.month) <= last}
     assert in_range <= set(computed.periods)  # and every one of the range
+    before = (dict(computed.periods), dict(computed.years))
+    widened = computed.widened()  # the periods left out, computed on the same facts
+    assert (computed.periods, computed.years) == before  # still read by requests that hold it
+    assert (widened.periods, widened.years) == (whole.periods, whole.years)
+    assert widened.periods_by_contract == {cid: ms for cid, ms in whole.periods_by_contract.items() if ms}
 
 
 @settings(max_examples=60, deadline=None)
