@@ -353,12 +353,16 @@ def period_window(contract: ContractFacts, month: Month) -> tuple[Window, Window
 
 
 def contract_year_of(contract: ContractFacts, month: Month) -> str | None:
-    """The first day of the contract year the period of `month` belongs to (that of its measured
-    window's first day), or None when the contract is not active in the month."""
+    """The first day of the contract year the period of `month` belongs to, or None when the
+    contract is not active in the month."""
     windows = period_window(contract, month)
-    if windows is None:
-        return None
-    return contract_year_start(contract.starts_on, local_date(windows[1].start, contract.tz)).isoformat()
+    return None if windows is None else year_of_window(contract, windows[1])
+
+
+def year_of_window(contract: ContractFacts, window: Window) -> str:
+    """The first day of the contract year a period whose measured window is `window` belongs to:
+    the year of the window's first day, in the contract's time zone."""
+    return contract_year_start(contract.starts_on, local_date(window.start, contract.tz)).isoformat()
 
 
 def compute_period(

@@ -27,9 +27,13 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def keep_out_of_collections() -> None:
+def keep_out_of_collections(collect_first: bool = False) -> None:
     """Every object alive now is left out of later collections (a long-running writer's working
     state, loaded once; a kept read model as of an instant: the full passes then walk only what
     came after). They are still freed by reference counting when dropped; only a cycle among
-    them would never be (the models hold none)."""
+    them would never be (the models hold none). With `collect_first`, the cyclic garbage of the
+    moment, of any thread, is collected first, so that it is not kept for ever: for a freeze
+    in a serving process, where other requests run and a replay has just paused the collector."""
+    if collect_first:
+        gc.collect()
     gc.freeze()

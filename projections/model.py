@@ -24,15 +24,13 @@ from datetime import UTC, date, datetime
 from domain.calendar import (
     Month,
     Window,
-    contract_year_start,
-    local_date,
     month_of_instant,
     months_between,
     to_micros,
     utc_day,
 )
 from domain.cap import allocate_annual_cap, cap_for_year
-from domain.credit import ContractFacts, LineStep, PeriodStep, compute_period, period_window
+from domain.credit import ContractFacts, LineStep, PeriodStep, compute_period, period_window, year_of_window
 from domain.downtime import IncidentFacts, MaintenanceFacts
 from projections.audit import GENESIS
 from projections.records import (
@@ -513,7 +511,7 @@ class CreditsModel:
                     self.changes.periods.add(key)
                     touched_years.add(old.year_start)
                 continue
-            year_start = contract_year_start(c.starts_on, local_date(step.window.start, c.tz)).isoformat()
+            year_start = year_of_window(c, step.window)
             row = PeriodRow(
                 cid,
                 c.customer_id,

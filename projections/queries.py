@@ -16,7 +16,6 @@ from typing import Any, Protocol
 from domain.calendar import (
     Month,
     Window,
-    contract_year_start,
     from_micros,
     local_date,
     local_midnight,
@@ -25,7 +24,14 @@ from domain.calendar import (
     to_micros,
 )
 from domain.cap import YearAllocation, allocate_annual_cap, cap_for_year
-from domain.credit import ContractFacts, PeriodStep, compute_period, contract_year_of, period_window
+from domain.credit import (
+    ContractFacts,
+    PeriodStep,
+    compute_period,
+    contract_year_of,
+    period_window,
+    year_of_window,
+)
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
 from projections.model import _subscriptions
 from projections.readers import Reader
@@ -117,17 +123,13 @@ def quiet_period(c: ContractFacts, month: Month, now: int) -> PeriodFigures | No
     return None if step is None else _figures(c, step, False)
 
 
-def _year_of(c: ContractFacts, window: Window) -> str:
-    return contract_year_start(c.starts_on, local_date(window.start, c.tz)).isoformat()
-
-
 def _figures(c: ContractFacts, step: PeriodStep, open_incident: bool) -> PeriodFigures:
     return PeriodFigures(
         c,
         step.month,
         step.window,
         step.month_window,
-        _year_of(c, step.window),
+        year_of_window(c, step.window),
         line_rows(step.lines),
         step.credit_minor,
         open_incident
@@ -379,7 +381,8 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     once: one read of the months' stored amounts (no downtime lines), the unresolved incidents
     read once, and the contracts they reach taken the credits answer's own way (ContractFigures
     over every stored period of the contract). tests/integration/test_claims_report.py checks it
-    against the credits answers themselves."""
+    against the credits answers themselves. It reads no contract year's row: a model made for
+    the report alone holds partial ones (claims_periods; decision 23)."""
     filed: dict[str, int] = {}
     for claim in reader.claims():
         if str(first) <= claim.month <= str(last):

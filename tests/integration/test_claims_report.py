@@ -4,8 +4,10 @@ random worlds (open incidents, caps, corrections, exclusions, billing), on both 
 
 from __future__ import annotations
 
+import gc
 import random
 import time
+import weakref
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -122,24 +124,26 @@ def test_a_live_contract_year_counts_its_months_outside_the_range(store_url: str
 def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The first report at an instant replays the periods it reads; another report at an instant
-    with the same known prefix has the model's other periods computed (no second replay), and
-    the whole model then serves every later one; each answer equals a whole replay of its own."""
+    """The first report at an instant replays the periods it reads and serves the ranges within
+    its own; another request at an instant with the same known prefix (a wider range, a console
+    list) has the model's other periods computed (no second replay), and the whole model then
+    serves every later one; each answer, and the model a list reads, equals a whole replay."""
     service = CreditsService(store_url)
     _world(service, 3)
     catch_up(service.app, service.view)
     replays = _count_replays(monkeypatch)
     recorded = [int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts ORDER BY position")]
     instants = [from_micros(recorded[k]) for k in (5, len(recorded) // 2, len(recorded) - 1)]
-    ranges = [(Month(2025, 1), Month(2025, 6)), (Month(2025, 2), Month(2025, 3)), (Month(2025, 3), Month(2025, 4))]
+    first_range = (Month(2025, 2), Month(2025, 4))
+    # (range, the report the kept model is made for after it: None, every period)
+    asked = [(first_range, first_range), ((Month(2025, 3), Month(2025, 3)), first_range)]
+    asked += [((Month(2025, 1), Month(2025, 6)), None), ((Month(2025, 2), Month(2025, 3)), None)]
     for at in instants:
-        for first, last in ranges:
+        for (first, last), kept in asked:
             shared = service.claims_report(first, last, at)
             own = claims_report(ModelReader(replay(service.app, known_at=at).model), first, last, to_micros(at), at)
             assert shared == own, (at, first, last)
-            assert service._world is not None
-            # kept: the first report's own model, then the whole one (widened, not replayed)
-            assert service._world[1] == ((first, last) if (first, last) == ranges[0] else None)
+            assert service._world is not None and service._world[1] == kept, (at, first, last)
     assert len(replays) == len(instants)  # one per instant, not one per report
     assert all(r["computes"] is not None for r in replays)  # each for the first report's periods
 
@@ -163,6 +167,65 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
         return next(r["claims_filed"] for r in report["customers"] if r["customer_id"] == "a")
 
     assert filed_by_a(latest) == filed_by_a(again) + 1
+
+    # a page about every customer (the console's lists) at an instant whose kept model was made
+    # for a report: the model it reads is the whole one
+    at = from_micros(recorded[(len(recorded) * 3) // 4])
+    service.claims_report(Month(2025, 1), Month(2025, 1), at)
+    assert service._world is not None
+    report_model = service._world[2]
+    page_model = service.world_at(at)
+    fresh = replay(service.app, known_at=at).model
+    assert 0 < len(report_model.periods) < len(fresh.periods)  # the report's own held January's
+    assert (page_model.periods, page_model.years) == (fresh.periods, fresh.years)
+    assert len(replays) == len(instants) + 2
+    service.close()
+
+
+def test_a_report_as_of_an_instant_while_the_views_are_behind_equals_its_own(store_url: str) -> None:
+    """While the views have not caught up with the log, the replay stops at the first fact
+    recorded after the instant (and is not kept): still only the periods the report reads."""
+    service = CreditsService(store_url)
+    _world(service, 4)
+    catch_up(service.app, service.view)
+    at = datetime.now(UTC)
+    service.app.file_claim(claim_id="later", customer_id="a", month="2025-02", channel="email", message="")
+    assert (service.position() or 0) < (service.app.recorder.max_notification_id() or 0)  # behind
+    for first, last in ((Month(2025, 2), Month(2025, 4)), (Month(2025, 1), Month(2025, 6))):
+        shared = service.claims_report(first, last, at)
+        own = claims_report(ModelReader(replay(service.app, known_at=at).model), first, last, to_micros(at), at)
+        assert shared == own
+    assert service._world is None  # not kept
+    service.close()
+
+
+def test_a_kept_model_keeps_no_other_requests_garbage(store_url: str) -> None:
+    """The kept model is left out of the collector's passes (gc.freeze); the cyclic garbage that
+    other requests left meanwhile is collected first, not frozen with it for ever."""
+    service = CreditsService(store_url)
+    _world(service, 3)
+    catch_up(service.app, service.view)
+
+    class Cycle:
+        pass
+
+    gc.collect()
+    was_enabled = gc.isenabled()
+    gc.disable()  # as while a replay runs: only an explicit collection frees a cycle
+    try:
+        left: list[weakref.ref[Cycle]] = []
+        for _ in range(50):
+            garbage = Cycle()
+            garbage.itself = garbage  # type: ignore[attr-defined]
+            left.append(weakref.ref(garbage))
+        del garbage
+        service.claims_report(Month(2025, 1), Month(2025, 6), datetime.now(UTC))
+    finally:
+        if was_enabled:
+            gc.enable()
+    gc.collect()
+    assert service._world is not None  # kept, and frozen
+    assert all(r() is None for r in left)
     service.close()
 
 

@@ -77,6 +77,11 @@ def test_the_report_from_the_periods_it_reads_equals_the_whole_replays(seed: int
     assert set(computed.periods) <= set(whole.periods)  # fewer periods, never others
     in_range = {key for key, p in whole.periods.items() if first <= Month.parse(p.month) <= last}
     assert in_range <= set(computed.periods)  # and every one of the range
+    inner_first = first.plus(rnd.randint(0, len(months_between(first, last)) - 1))
+    inner_last = inner_first.plus(rnd.randint(0, len(months_between(inner_first, last)) - 1))
+    assert claims_report(ModelReader(computed), inner_first, inner_last, now) == claims_report(
+        ModelReader(whole), inner_first, inner_last, now
+    )  # a range within serves from the same model (service.world_at)
     before = (dict(computed.periods), dict(computed.years))
     widened = computed.widened()  # the periods left out, computed on the same facts
     assert (computed.periods, computed.years) == before  # still read by requests that hold it
