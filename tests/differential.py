@@ -41,7 +41,7 @@ from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
 from projections.explanation import explain_month
 from projections.model import FOREVER, CreditsModel
-from projections.queries import credits_answer, credits_document
+from projections.queries import claims_periods, claims_report, credits_answer, credits_document
 from projections.readers import ModelReader, SQLReader
 from projections.records import answer_json, line_rows
 from projections.runner import recorded_events, replay
@@ -628,15 +628,25 @@ class LiveVersusReplay(RuleBasedStateMachine):
     def answers_as_of_earlier_instants_equal_a_replay(self) -> None:
         """One customer's figures and explanation as known at an earlier instant, from its own
         facts and the mirror of its services' streams (projections/as_of.py), equal a replay of
-        the log known then: the mirror is extended step by step as the history grows."""
+        the log known then: the mirror is extended step by step as the history grows. So does
+        the claims report from a replay of the periods it reads, and its model widened."""
         head = self.app.recorder.max_notification_id() or 0
         if not isinstance(self.view, SQLCreditsView) or not head or self.cursor != head:
             return
         stamps = [e.timestamp for e, _ in recorded_events(self.app)]
         micro = timedelta(microseconds=1)
         for at in sorted({stamps[len(stamps) // 2] - micro, stamps[len(stamps) // 2], stamps[-1]}):
-            full = ModelReader(replay(self.app, known_at=at).model)
+            whole = replay(self.app, known_at=at).model
+            full = ModelReader(whole)
             now = to_micros(at)
+            # the claims report as of the instant from a replay of the periods it reads
+            # (decision 23), and that model widened (what another request at the instant reads)
+            for first, last in ((Month(2025, 1), Month(2025, 12)), (Month(2025, 2), Month(2025, 2))):
+                model = replay(self.app, known_at=at, computes=claims_periods(first, last)).model
+                got_report = claims_report(ModelReader(model), first, last, now, at)
+                assert got_report == claims_report(full, first, last, now, at), f"claims {first}..{last} as of {at}"
+                wide = model.widened()
+                assert (wide.periods, wide.years) == (whole.periods, whole.years), f"widened as of {at}"
             for customer in CUSTOMERS:
                 own = ModelReader(customer_model_at(self.view, self.app.mapper, customer, at, figures_only=True))
                 expected = credits_document(full, customer, Month(2025, 1), Month(2025, 12), now, at)
