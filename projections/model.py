@@ -166,8 +166,9 @@ class CreditsModel:
         # a replay for some contracts only (one customer as of an instant): the ledger keeps their
         # entries and billed months alone (a run's own row, its counts and sums, stays whole)
         self.contracts_kept: set[str] | None = None
-        # a replay for one report computes only the periods the report reads (None: every one);
-        # its contract years then hold those periods alone, so it serves that report only
+        # a model for some periods only computes those (None: every one): a replay for one
+        # report, the periods it reads; a fresh check, the contract years it checks. Its contract
+        # years then hold those periods alone, so it serves that report or check only
         self.computes: Callable[[ContractFacts, Month], bool] | None = None
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
@@ -430,8 +431,8 @@ class CreditsModel:
             self._candidates_memo[key] = found
         return found
 
-    def flush(self, only: Callable[[ContractFacts, Month], bool] | None = None) -> None:
-        """Compute every period deferred during a replay (those that `only` keeps, if given)."""
+    def flush(self) -> None:
+        """Compute every period deferred during a replay (those that `computes` keeps, if set)."""
         self.deferred = True  # the notes below only mark months
         by_service: dict[str, frozenset[Month]] = {}
         for cid, since in sorted(self._dirty_contracts.items()):
@@ -445,9 +446,7 @@ class CreditsModel:
         self.deferred = False
         self._forget()
         for cid in sorted(dirty):
-            c = self.contracts[cid]
-            months = dirty[cid] if only is None else {m for m in dirty[cid] if only(c, m)}
-            self._recompute(c, months, terms_changed=cid in changed)
+            self._recompute(self.contracts[cid], dirty[cid], terms_changed=cid in changed)
 
     def widened(self) -> CreditsModel:
         """This replay's model with every period, when it was made with `computes`: a new model

@@ -65,10 +65,9 @@ def fresh_model(
     model.deferred = True
     for c in contracts:
         model.put_contract(c, None)
-    if years is None:
-        model.flush()
-    else:
-        model.flush(lambda c, m: contract_year_of(c, m) in years.get(c.contract_id, set()))
+    if years is not None:
+        model.computes = lambda c, m: contract_year_of(c, m) in years.get(c.contract_id, set())
+    model.flush()
     return model
 
 

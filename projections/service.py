@@ -238,17 +238,16 @@ class CreditsService:
         forgotten after `world_keep_seconds` without a request for it. Keyed by position only
         while the views cover the whole log (their index of facts gives the prefix); otherwise
         the replay stops at the first fact recorded later, as before, and is not kept."""
+        computes = None if report is None else claims_periods(*report)
         with self._world_lock:
             head = self.app.recorder.max_notification_id() or 0
             if (self.view.max_tracking_id(APPLICATION_NAME) or 0) < head:
-                computes = None if report is None else claims_periods(*report)
                 return replay(self.app, known_at=as_of, figures_only=True, computes=computes).model
             upto = self.position_known_at(as_of)
             kept = self._world
             if kept is None or kept[0] != upto:
                 model = CreditsModel()
                 if upto:
-                    computes = None if report is None else claims_periods(*report)
                     model = replay(self.app, upto=upto, figures_only=True, computes=computes).model
                 kept = (upto, report if upto else None, model)
             elif not _serves(kept[1], report):
