@@ -345,8 +345,15 @@ class PeriodStep(NamedTuple):
 
 def period_window(contract: ContractFacts, month: Month) -> tuple[Window, Window] | None:
     """The month's window and the measured window, or None when the contract is not active."""
-    tz = contract.tz
-    window = measured_window(month, tz, contract.starts_on, contract.ends_on)
+    return _period_windows(month, contract.timezone, contract.starts_on, contract.ends_on)
+
+
+@lru_cache(maxsize=1 << 16)
+def _period_windows(month: Month, timezone: str, starts_on: date, ends_on: date | None) -> tuple[Window, Window] | None:
+    """`period_window` by the values it depends on (cached: every contract of a zone with the
+    same dates has the same windows, asked once per period)."""
+    tz = zone(timezone)
+    window = measured_window(month, tz, starts_on, ends_on)
     if window is None:
         return None
     return month_window(month, tz), window
@@ -362,7 +369,13 @@ def contract_year_of(contract: ContractFacts, month: Month) -> str | None:
 def year_of_window(contract: ContractFacts, window: Window) -> str:
     """The first day of the contract year a period whose measured window is `window` belongs to:
     the year of the window's first day, in the contract's time zone."""
-    return contract_year_start(contract.starts_on, local_date(window.start, contract.tz)).isoformat()
+    return _year_text(contract.starts_on, contract.timezone, window.start)
+
+
+@lru_cache(maxsize=1 << 16)
+def _year_text(starts_on: date, timezone: str, start: int) -> str:
+    """`year_of_window` by the values it depends on (cached: shared by a zone's contracts)."""
+    return contract_year_start(starts_on, local_date(start, zone(timezone))).isoformat()
 
 
 def compute_period(
@@ -389,18 +402,12 @@ def compute_period(
         return None
     effect = in_effect(contract, local_date(window.start, contract.tz))
     if memo is not None and per_pair is not None:
+        customer, terms = contract.customer_id, effect.terms
         lines = tuple(
-            _shared_line(
-                sub,
-                contract.customer_id,
-                effect.terms,
-                window,
-                whole,
-                per_pair(sub.service, sub.region, window),
-                now,
-                memo,
-            )
-            for sub in effect.subscriptions
+            [
+                _shared_line(sub, customer, terms, window, whole, per_pair(sub.service, sub.region, window), now, memo)
+                for sub in effect.subscriptions
+            ]
         )
     else:
         lines = tuple(

@@ -497,37 +497,43 @@ class CreditsModel:
             return
         if self.computes is not None:
             months = {m for m in months if self.computes(c, m)}
-        cid = c.contract_id
+        cid, customer = c.contract_id, c.customer_id
+        periods, changed, by_contract = self.periods, self.changes.periods, self.periods_by_contract
         touched_years: set[str] = set()
         for month in sorted(months):
-            key = (cid, str(month))
+            text = str(month)
+            key = (cid, text)
             step = self.stored_period(c, month)
-            old = self.periods.get(key)
-            if step is None or all(line.downtime.downtime_micros == 0 for line in step.lines):
+            old = periods.get(key)
+            if step is None or not _has_downtime(step.lines):
                 if old is not None:
-                    del self.periods[key]
-                    self.periods_by_contract[cid].discard(str(month))
-                    self.changes.periods.add(key)
+                    del periods[key]
+                    by_contract[cid].discard(text)
+                    changed.add(key)
                     touched_years.add(old.year_start)
                 continue
             year_start = year_of_window(c, step.window)
-            row = PeriodRow(
-                cid,
-                c.customer_id,
-                str(month),
-                year_start,
-                self._line_rows(step.lines),
-                step.credit_minor,
-                old.granted_minor if old else 0,
-                old.capped_minor if old else 0,
-            )
-            if old is not None and old.year_start != year_start:
-                touched_years.add(old.year_start)
+            credit = step.credit_minor
+            if old is None:
+                row = PeriodRow(cid, customer, text, year_start, self._line_rows(step.lines), credit, 0, 0)
+            else:
+                row = PeriodRow(
+                    cid,
+                    customer,
+                    text,
+                    year_start,
+                    self._line_rows(step.lines),
+                    credit,
+                    old.granted_minor,
+                    old.capped_minor,
+                )
+                if old.year_start != year_start:
+                    touched_years.add(old.year_start)
             if row != old:
-                self.periods[key] = row
-                self.periods_by_contract[cid].add(str(month))
-                self.changes.periods.add(key)
-            if terms_changed or old is None or (old.year_start, old.credit_minor) != (year_start, row.credit_minor):
+                periods[key] = row
+                by_contract[cid].add(text)
+                changed.add(key)
+            if terms_changed or old is None or (old.year_start, old.credit_minor) != (year_start, credit):
                 touched_years.add(year_start)
         for year_start in sorted(touched_years):
             self._allocate(c, year_start)
@@ -571,6 +577,11 @@ class CreditsModel:
         if self.years.get(key) != year:
             self.years[key] = year
             self.changes.years.add(key)
+
+
+def _has_downtime(lines: tuple[LineStep, ...]) -> bool:
+    """Whether any line counts downtime (a period without any stores no row)."""
+    return any(line.downtime.downtime_micros for line in lines)
 
 
 def _subscriptions(c: ContractFacts) -> list:  # type: ignore[type-arg]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 from domain.credit import ContractFacts, LineStep, TermsVersion, plain_decimal
@@ -250,11 +251,10 @@ def line_rows(lines: tuple[LineStep, ...], row_of: Callable[[LineStep], LineRow]
     """A period's lines in the one order every answer lists them: by service, then region
     (`row_of`: how a line becomes its row, `LineRow.of` or a memo of it)."""
     rows = map(row_of or LineRow.of, lines)
-    return tuple(sorted(rows, key=_service_region))
+    return tuple(sorted(rows, key=_SERVICE_REGION))
 
 
-def _service_region(row: LineRow) -> tuple[str, str]:
-    return row.service, row.region
+_SERVICE_REGION = attrgetter("service", "region")
 
 
 class PeriodRow(NamedTuple):
