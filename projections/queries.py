@@ -33,6 +33,7 @@ from domain.credit import (
     year_of_window,
 )
 from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_not_count
+from projections.heap import collector_paused
 from projections.model import _subscriptions
 from projections.readers import Reader
 from projections.records import LineRow, PeriodAnswer, PeriodRow, YearRow, answer_json, line_json, line_rows
@@ -382,7 +383,16 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
     read once, and the contracts they reach taken the credits answer's own way (ContractFigures
     over every stored period of the contract). tests/integration/test_claims_report.py checks it
     against the credits answers themselves. It reads no contract year's row: a model made for
-    the report alone holds partial ones (claims_periods; decision 23)."""
+    the report alone holds partial ones (claims_periods; decision 23).
+
+    The collector is paused while it is made (projections/heap.py): every contract's values live
+    until the report is done, and the full passes they would set off walk everything else the
+    process holds each time, for nothing (the values hold no cycles)."""
+    with collector_paused():
+        return _claims_report(reader, first, last, now, as_of)
+
+
+def _claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: datetime | None) -> dict[str, Any]:
     filed: dict[str, int] = {}
     for claim in reader.claims():
         if str(first) <= claim.month <= str(last):
@@ -404,7 +414,7 @@ def claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: da
             continue
         credit, granted, currencies = totals.get(c.customer_id, (0, 0, set()))
         currencies.add(c.currency)
-        live = bool(affecting_open_incidents(shared, c))
+        live = bool(shared.any_open and affecting_open_incidents(shared, c))
         if not live:
             # The stored amounts are the answer's own (ContractFigures.period and grant). A period
             # is stored only for a month in which its contract is active, so the settled months'
@@ -455,6 +465,7 @@ class UnresolvedIncidents:
         self._open: dict[str, list[IncidentFacts]] = defaultdict(list)
         for incident in incidents:
             self._open[incident.service].append(incident)
+        self.any_open = bool(incidents)  # none: no contract needs its live figures
 
     def open_incidents(self, services: set[str]) -> list[IncidentFacts]:
         return [i for s in sorted(services) for i in self._open.get(s, [])]

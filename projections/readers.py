@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.calendar import Window
 from domain.credit import ContractFacts
@@ -173,6 +173,21 @@ class SQLReader:
 
     def __init__(self, view: SQLCreditsView) -> None:
         self.view = view
+        # each contract decoded once while its stored document stays the same, by id: a read of
+        # every contract (a report, a billing run, a list) finds them all again, whatever their
+        # number; a cache by text of a fixed size would lose each before its next turn once there
+        # are more contracts than it holds (docs/performance.md, session 12)
+        self._decoded: dict[str, tuple[str, ContractFacts]] = {}
+
+    def _contract(self, row: Any) -> ContractFacts:
+        """The contract of a row of v_contracts (its id and its document)."""
+        contract_id, doc = row["contract_id"], row["doc"]
+        found = self._decoded.get(contract_id)
+        if found is not None and found[0] == doc:
+            return found[1]
+        c = contract_from_text(doc)
+        self._decoded[contract_id] = (doc, c)
+        return c
 
     def contracts_of(self, customer_id: str) -> list[ContractFacts]:
         if not ID_PATTERN.fullmatch(customer_id):
@@ -180,20 +195,20 @@ class SQLReader:
             # text with a NUL byte in a query (a DataError, not an unknown customer)
             return []
         rows = self.view.select(
-            "SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
+            "SELECT contract_id, doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
         )
-        return [contract_from_text(r["doc"]) for r in rows]
+        return [self._contract(r) for r in rows]
 
     def contract(self, contract_id: str) -> ContractFacts | None:
-        rows = self.view.select("SELECT doc FROM v_contracts WHERE contract_id = ?", (contract_id,))
-        return contract_from_text(rows[0]["doc"]) if rows else None
+        rows = self.view.select("SELECT contract_id, doc FROM v_contracts WHERE contract_id = ?", (contract_id,))
+        return self._contract(rows[0]) if rows else None
 
     def customers(self) -> list[str]:
         return [r["customer_id"] for r in self.view.select("SELECT DISTINCT customer_id FROM v_contracts ORDER BY 1")]
 
     def all_contracts(self) -> list[ContractFacts]:
-        rows = self.view.select("SELECT doc FROM v_contracts ORDER BY contract_id")
-        return [contract_from_text(r["doc"]) for r in rows]
+        rows = self.view.select("SELECT contract_id, doc FROM v_contracts ORDER BY contract_id")
+        return [self._contract(r) for r in rows]
 
     def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]:
         """Per contract, the credit and the grant of its stored periods in months first..last."""

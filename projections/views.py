@@ -83,6 +83,8 @@ DDL = [
         capped_minor BIGINT NOT NULL, lines_answer TEXT NOT NULL, lines TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE INDEX IF NOT EXISTS v_periods_customer ON v_periods (customer_id, month)",
+    # the claims report's sums by contract from the index alone, not from the rows and their lines
+    "CREATE INDEX IF NOT EXISTS v_periods_sums ON v_periods (contract_id, month, credit_minor, granted_minor)",
     """CREATE TABLE IF NOT EXISTS v_contract_years (
         contract_id TEXT NOT NULL, starts_on TEXT NOT NULL, customer_id TEXT NOT NULL,
         cap_minor BIGINT, credit_minor BIGINT NOT NULL, granted_minor BIGINT NOT NULL,

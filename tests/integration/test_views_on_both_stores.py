@@ -139,3 +139,26 @@ def test_an_incident_touches_only_the_periods_it_overlaps(service: CreditsServic
 
     rows = service.view.select("SELECT contract_id, month FROM v_periods")
     assert [(r["contract_id"], r["month"]) for r in rows] == [("c3", "2025-03")]
+
+
+def test_the_reader_reads_a_contract_again_once_its_facts_change(service: CreditsService) -> None:
+    """The reader keeps each contract decoded while its stored document stays the same: a
+    terminated or amended contract is read as it now is, by every read of contracts."""
+    Scenario(service.app).contract().contract("c2", "b")
+    service.catch_up()
+    reader = service.reader
+    with service.view.reading():
+        first = {c.contract_id: c for c in reader.all_contracts()}
+        assert reader.contract("c1") is first["c1"]  # decoded once
+    service.app.terminate_contract(contract_id="c1", request_id="t", ends_on=date(2025, 6, 30))
+    service.catch_up()
+    with service.view.reading():
+        assert [c.ends_on for c in reader.all_contracts()] == [date(2025, 6, 30), None]
+        assert reader.contract("c1") is not first["c1"] and reader.contracts_of("b") == [first["c2"]]
+    service.app.amend_contract(
+        contract_id="c2", request_id="x", effective_from=date(2025, 3, 1), terms=terms(degraded="1"), subscriptions=None
+    )
+    service.catch_up()
+    with service.view.reading():
+        (amended,) = reader.contracts_of("b")
+        assert len(amended.versions) == 2 and reader.contract("c2") is amended
