@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from fractions import Fraction
 from functools import cached_property, lru_cache
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from domain.calendar import (
@@ -343,7 +343,19 @@ class PeriodStep(NamedTuple):
         return sum(line.fee_minor for line in self.lines)
 
 
-def period_window(contract: ContractFacts, month: Month) -> tuple[Window, Window] | None:
+class InService(Protocol):
+    """What the windows of a contract's periods depend on (a contract's facts, or a report's frame
+    of them)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def starts_on(self) -> date: ...
+    @property
+    def ends_on(self) -> date | None: ...
+
+
+def period_window(contract: InService, month: Month) -> tuple[Window, Window] | None:
     """The month's window and the measured window, or None when the contract is not active."""
     return _period_windows(month, contract.timezone, contract.starts_on, contract.ends_on)
 

@@ -36,7 +36,16 @@ from domain.downtime import IncidentFacts, MaintenanceFacts, why_incident_does_n
 from projections.heap import collector_paused
 from projections.model import _subscriptions
 from projections.readers import Reader
-from projections.records import LineRow, PeriodAnswer, PeriodRow, YearRow, answer_json, line_json, line_rows
+from projections.records import (
+    ContractFrame,
+    LineRow,
+    PeriodAnswer,
+    PeriodRow,
+    YearRow,
+    answer_json,
+    line_json,
+    line_rows,
+)
 
 
 @dataclass(frozen=True)
@@ -89,16 +98,16 @@ class StoredAnswerReader(Unresolved, Protocol):
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
 
 
-def affecting_open_incidents(reader: Unresolved, c: ContractFacts) -> list[IncidentFacts]:
+def affecting_open_incidents(reader: Unresolved, c: ContractFacts | ContractFrame) -> list[IncidentFacts]:
     """Unresolved incidents that count for at least one of the contract's subscriptions."""
-    services = {s.service for s in _subscriptions(c)}
+    pairs = c.pairs if isinstance(c, ContractFrame) else {(s.service, s.region) for s in _subscriptions(c)}
     everything = Window(-(2**62), 2**62)
     return [
         i
-        for i in reader.open_incidents(services)
+        for i in reader.open_incidents({service for service, _ in pairs})
         if any(
-            why_incident_does_not_count(i, s.service, s.region, c.customer_id, everything) is None
-            for s in _subscriptions(c)
+            why_incident_does_not_count(i, service, region, c.customer_id, everything) is None
+            for service, region in pairs
         )
     ]
 
@@ -138,7 +147,7 @@ def _figures(c: ContractFacts, step: PeriodStep, open_incident: bool) -> PeriodF
     )
 
 
-def contract_months(c: ContractFacts, first: Month, last: Month, now: int) -> list[Month]:
+def contract_months(c: ContractFacts | ContractFrame, first: Month, last: Month, now: int) -> list[Month]:
     """The months in [first, last] in which the contract has a period at `now`."""
     start = max(first, Month.of(c.starts_on))
     end = last if c.ends_on is None else min(last, Month.of(c.ends_on))
@@ -408,7 +417,7 @@ def _claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: d
         in_range[contract_id][key] = row
     shared = OpenIncidentsOnce(reader)
     totals: dict[str, tuple[int, int, set[str]]] = {}
-    for c in reader.all_contracts():
+    for c in reader.contract_frames():
         months = contract_months(c, first, last, now)
         if not months:
             continue
@@ -429,7 +438,9 @@ def _claims_report(reader: Reader, first: Month, last: Month, now: int, as_of: d
             totals[c.customer_id] = (credit, granted, currencies)
             continue
         stored = {m: r for (_, m), r in reader.period_amounts(contract_id=c.contract_id).items()}
-        figures = ContractFigures(shared, c, stored, now)
+        contract = reader.contract(c.contract_id)  # its live figures need its terms
+        assert contract is not None
+        figures = ContractFigures(shared, contract, stored, now)
         for month in months:
             if str(month) not in figures.stored and month not in figures.live:
                 continue  # no downtime: credit 0, nothing granted

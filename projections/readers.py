@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Protocol
 
 from domain.calendar import Window
 from domain.credit import ContractFacts
@@ -12,10 +12,12 @@ from domain.limits import ID_PATTERN
 from projections.model import CreditsModel
 from projections.records import (
     ClaimRow,
+    ContractFrame,
     PeriodAnswer,
     PeriodRow,
     RunRow,
     YearRow,
+    contract_frame_from_text,
     contract_from_text,
     incident_from_doc,
     lines_from_json,
@@ -28,6 +30,7 @@ class Reader(Protocol):
     def contracts_of(self, customer_id: str) -> list[ContractFacts]: ...
     def contract(self, contract_id: str) -> ContractFacts | None: ...
     def all_contracts(self) -> list[ContractFacts]: ...
+    def contract_frames(self) -> list[ContractFrame]: ...
     def period_amounts(
         self, months: set[str] | None = None, contract_id: str | None = None
     ) -> dict[tuple[str, str], PeriodRow]: ...
@@ -75,6 +78,9 @@ class ModelReader:
 
     def all_contracts(self) -> list[ContractFacts]:
         return [self.model.contracts[k] for k in sorted(self.model.contracts)]
+
+    def contract_frames(self) -> list[ContractFrame]:
+        return [ContractFrame.of(c) for c in self.all_contracts()]
 
     def period_amounts(
         self, months: set[str] | None = None, contract_id: str | None = None
@@ -173,21 +179,11 @@ class SQLReader:
 
     def __init__(self, view: SQLCreditsView) -> None:
         self.view = view
-        # each contract decoded once while its stored document stays the same, by id: a read of
-        # every contract (a report, a billing run, a list) finds them all again, whatever their
-        # number; a cache by text of a fixed size would lose each before its next turn once there
-        # are more contracts than it holds (docs/performance.md, session 12)
-        self._decoded: dict[str, tuple[str, ContractFacts]] = {}
-
-    def _contract(self, row: Any) -> ContractFacts:
-        """The contract of a row of v_contracts (its id and its document)."""
-        contract_id, doc = row["contract_id"], row["doc"]
-        found = self._decoded.get(contract_id)
-        if found is not None and found[0] == doc:
-            return found[1]
-        c = contract_from_text(doc)
-        self._decoded[contract_id] = (doc, c)
-        return c
+        # each contract's frame read once while its stored document stays the same, by id: a
+        # report finds every one again, whatever their number (a cache of a fixed size would
+        # lose each before its next turn once there are more contracts than it holds), and the
+        # collector never walks them (plain values; docs/performance.md, session 12)
+        self._frames: dict[str, tuple[str, ContractFrame]] = {}
 
     def contracts_of(self, customer_id: str) -> list[ContractFacts]:
         if not ID_PATTERN.fullmatch(customer_id):
@@ -195,20 +191,31 @@ class SQLReader:
             # text with a NUL byte in a query (a DataError, not an unknown customer)
             return []
         rows = self.view.select(
-            "SELECT contract_id, doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
+            "SELECT doc FROM v_contracts WHERE customer_id = ? ORDER BY contract_id", (customer_id,)
         )
-        return [self._contract(r) for r in rows]
+        return [contract_from_text(r["doc"]) for r in rows]
 
     def contract(self, contract_id: str) -> ContractFacts | None:
-        rows = self.view.select("SELECT contract_id, doc FROM v_contracts WHERE contract_id = ?", (contract_id,))
-        return self._contract(rows[0]) if rows else None
+        rows = self.view.select("SELECT doc FROM v_contracts WHERE contract_id = ?", (contract_id,))
+        return contract_from_text(rows[0]["doc"]) if rows else None
 
     def customers(self) -> list[str]:
         return [r["customer_id"] for r in self.view.select("SELECT DISTINCT customer_id FROM v_contracts ORDER BY 1")]
 
     def all_contracts(self) -> list[ContractFacts]:
+        rows = self.view.select("SELECT doc FROM v_contracts ORDER BY contract_id")
+        return [contract_from_text(r["doc"]) for r in rows]
+
+    def contract_frames(self) -> list[ContractFrame]:
         rows = self.view.select("SELECT contract_id, doc FROM v_contracts ORDER BY contract_id")
-        return [self._contract(r) for r in rows]
+        frames = []
+        for r in rows:
+            contract_id, doc = r["contract_id"], r["doc"]
+            found = self._frames.get(contract_id)
+            if found is None or found[0] != doc:
+                found = self._frames[contract_id] = (doc, contract_frame_from_text(doc))
+            frames.append(found[1])
+        return frames
 
     def period_sums(self, first: str, last: str) -> dict[str, tuple[int, int]]:
         """Per contract, the credit and the grant of its stored periods in months first..last."""

@@ -10,7 +10,9 @@ from decimal import Decimal
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
 
+from domain.calendar import zone
 from domain.credit import ContractFacts, LineStep, TermsVersion, plain_decimal
 from domain.downtime import IncidentFacts, MaintenanceFacts, exact_seconds
 from domain.terms import Subscription, Terms
@@ -78,6 +80,52 @@ def contract_from_doc(d: dict[str, Any]) -> ContractFacts:
             )
             for v in d["versions"]
         ),
+    )
+
+
+class ContractFrame(NamedTuple):
+    """What a report over every contract reads of each: whose it is and in which currency, when
+    and in which zone it is in service, and every (service, region) any of its versions subscribes
+    to. Plain values only, so the collector never walks a cache of them (projections/heap.py)."""
+
+    contract_id: str
+    customer_id: str
+    currency: str
+    timezone: str
+    starts_on: date
+    ends_on: date | None
+    pairs: tuple[tuple[str, str], ...]
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return zone(self.timezone)
+
+    @classmethod
+    def of(cls, c: ContractFacts) -> ContractFrame:
+        pairs = (s for v in c.versions if v.subscriptions for s in v.subscriptions)
+        return cls(
+            c.contract_id,
+            c.customer_id,
+            c.currency,
+            c.timezone,
+            c.starts_on,
+            c.ends_on,
+            tuple(sorted({(s.service, s.region) for s in pairs})),
+        )
+
+
+def contract_frame_from_text(doc: str) -> ContractFrame:
+    """The frame of a stored contract document, read from its JSON without decoding the rest."""
+    d = json.loads(doc)
+    pairs = (s for v in d["versions"] if v["subscriptions"] for s in v["subscriptions"])
+    return ContractFrame(
+        d["contract_id"],
+        d["customer_id"],
+        d["currency"],
+        d["timezone"],
+        date.fromisoformat(d["starts_on"]),
+        None if d["ends_on"] is None else date.fromisoformat(d["ends_on"]),
+        tuple(sorted({(s["service"], s["region"]) for s in pairs})),
     )
 
 

@@ -8,9 +8,10 @@ from datetime import UTC, date, datetime
 import pytest
 
 from domain.calendar import Month, to_micros
-from domain.terms import AnnualCap
+from domain.terms import AnnualCap, Subscription
 from projections.queries import credits_document
 from projections.readers import ModelReader
+from projections.records import ContractFrame
 from projections.runner import LiveProjection, rebuild, replay
 from projections.service import CreditsService
 from tests.helpers import Scenario, terms, utc
@@ -142,23 +143,34 @@ def test_an_incident_touches_only_the_periods_it_overlaps(service: CreditsServic
 
 
 def test_the_reader_reads_a_contract_again_once_its_facts_change(service: CreditsService) -> None:
-    """The reader keeps each contract decoded while its stored document stays the same: a
-    terminated or amended contract is read as it now is, by every read of contracts."""
-    Scenario(service.app).contract().contract("c2", "b")
+    """The reader keeps each contract's frame (what a report over every contract reads) while
+    its stored document stays the same: a terminated or amended contract is read as it now is,
+    and a frame read from the document equals the one made from the decoded contract."""
+    Scenario(service.app).contract().contract("c2", "b", timezone="Asia/Tokyo")
     service.catch_up()
     reader = service.reader
-    with service.view.reading():
-        first = {c.contract_id: c for c in reader.all_contracts()}
-        assert reader.contract("c1") is first["c1"]  # decoded once
+
+    def frames() -> list[ContractFrame]:
+        with service.view.reading():
+            found = reader.contract_frames()
+            assert found == [ContractFrame.of(c) for c in reader.all_contracts()]
+            return found
+
+    first = frames()
+    assert frames()[0] is first[0]  # read once
+    assert [(f.contract_id, f.timezone, f.ends_on, f.pairs) for f in first] == [
+        ("c1", "UTC", None, (("compute", "eu"),)),
+        ("c2", "Asia/Tokyo", None, (("compute", "eu"),)),
+    ]
     service.app.terminate_contract(contract_id="c1", request_id="t", ends_on=date(2025, 6, 30))
     service.catch_up()
-    with service.view.reading():
-        assert [c.ends_on for c in reader.all_contracts()] == [date(2025, 6, 30), None]
-        assert reader.contract("c1") is not first["c1"] and reader.contracts_of("b") == [first["c2"]]
+    assert [f.ends_on for f in frames()] == [date(2025, 6, 30), None]
     service.app.amend_contract(
-        contract_id="c2", request_id="x", effective_from=date(2025, 3, 1), terms=terms(degraded="1"), subscriptions=None
+        contract_id="c2",
+        request_id="x",
+        effective_from=date(2025, 3, 1),
+        terms=None,
+        subscriptions=(Subscription("storage", "us-east", 1000),),
     )
     service.catch_up()
-    with service.view.reading():
-        (amended,) = reader.contracts_of("b")
-        assert len(amended.versions) == 2 and reader.contract("c2") is amended
+    assert frames()[1].pairs == (("compute", "eu"), ("storage", "us-east"))
