@@ -4,6 +4,7 @@ right when another writer records a fact on one of its aggregates between two of
 
 from __future__ import annotations
 
+import gc
 import json
 from pathlib import Path
 from typing import Any
@@ -164,3 +165,27 @@ def test_after_a_refused_chunk_no_line_is_judged_on_the_import_s_own_unsaved_cop
     retracted = "incident_id: the incident was retracted; it cannot change any more"
     assert report.errors == [(3, retracted), (5, retracted)]
     assert (report.recorded, report.unchanged) == (4, 0)
+
+
+def test_an_import_leaves_the_collector_as_it_found_it(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The import pauses the cyclic collector while it builds its aggregates, collects each
+    chunk's young garbage, and enables the collector again after it, even when it fails."""
+    monkeypatch.setattr(importer, "CHUNK", 16)
+    app = open_application(store_url, create=True)
+    lines, _ = _lines()
+    collected: list[int] = []
+
+    def young(phase: str, info: dict[str, int]) -> None:
+        if phase == "stop" and not gc.isenabled():
+            collected.append(info["generation"])
+
+    gc.callbacks.append(young)
+    try:
+        report = import_lines(app, lines)
+    finally:
+        gc.callbacks.remove(young)
+    assert report.errors and gc.isenabled()
+    assert collected and max(collected) == 1  # only the young generations, while paused
+    with pytest.raises(RuntimeError):
+        import_lines(app, lines, progress=lambda n: (_ for _ in ()).throw(RuntimeError("stop")))
+    assert gc.isenabled()
