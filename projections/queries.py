@@ -100,7 +100,7 @@ class StoredAnswerReader(Unresolved, Protocol):
 
 def affecting_open_incidents(reader: Unresolved, c: ContractFacts | ContractFrame) -> list[IncidentFacts]:
     """Unresolved incidents that count for at least one of the contract's subscriptions."""
-    pairs = c.pairs if isinstance(c, ContractFrame) else {(s.service, s.region) for s in _subscriptions(c)}
+    pairs = (c if isinstance(c, ContractFrame) else ContractFrame.of(c)).pairs  # one definition of them
     everything = Window(-(2**62), 2**62)
     return [
         i
