@@ -132,6 +132,12 @@ def exact_seconds(micros: int | Decimal) -> Decimal:
     return _EXACT.divide(Decimal(micros), Decimal(MICROS))
 
 
+# the sweep's boundaries, one integer each: the instant shifted left by three bits, and in the
+# low bits which count it moves (sorting plain integers is the sweep's main cost)
+_OUTAGE_STARTS, _OUTAGE_ENDS, _DEGRADED_STARTS, _DEGRADED_ENDS, _MAINTENANCE_STARTS, _MAINTENANCE_ENDS = range(6)
+_NONE, _DEGRADED_WEIGHT, _FULL_WEIGHT = range(3)  # the weight of a piece, as a code
+
+
 def weighted_downtime(
     window: Window,
     incidents: list[IncidentFacts],
@@ -144,46 +150,63 @@ def weighted_downtime(
 
     A sweep over the boundaries: at each instant the weight is 1 under any outage, else the
     degraded weight under any degraded incident, else 0; qualifying maintenance makes it 0.
-    Overlaps therefore never count twice.
-    """
-    events: list[tuple[int, int, int, int]] = []  # (at, d_outage, d_degraded, d_maint)
+    Overlaps therefore never count twice. Adjacent pieces of equal weight are one segment.
+
+    The sweep counts in integer microseconds; the weights are applied once, to the two sums of
+    lengths (an exact sum of exact products: the same figure, term by term;
+    tests/unit/test_downtime_sweep.py checks it against the plain sweep segment by segment)."""
+    lo, hi = window.start, window.end
+    events: list[int] = []
     for inc in incidents:
-        start = max(inc.started_at, window.start)
-        end = min(inc.ended_at if inc.ended_at is not None else now, window.end)
+        start = inc.started_at if inc.started_at > lo else lo
+        end = inc.ended_at if inc.ended_at is not None else now
+        if end > hi:
+            end = hi
         if end <= start:
             continue
         if inc.severity == OUTAGE:
-            events += [(start, 1, 0, 0), (end, -1, 0, 0)]
+            events += (start << 3 | _OUTAGE_STARTS, end << 3 | _OUTAGE_ENDS)
         else:
-            events += [(start, 0, 1, 0), (end, 0, -1, 0)]
+            events += (start << 3 | _DEGRADED_STARTS, end << 3 | _DEGRADED_ENDS)
     for m in maintenance:
-        start, end = max(m.starts_at, window.start), min(m.ends_at, window.end)
+        start = m.starts_at if m.starts_at > lo else lo
+        end = m.ends_at if m.ends_at < hi else hi
         if end > start:
-            events += [(start, 0, 0, 1), (end, 0, 0, -1)]
+            events += (start << 3 | _MAINTENANCE_STARTS, end << 3 | _MAINTENANCE_ENDS)
     events.sort()
-    segments: list[Segment] = []
-    excluded: list[Segment] = []
-    outages = degraded = maint = 0
+    # a degraded piece weighs nothing at weight 0, and is one segment with an adjacent outage at 1
+    degraded_counts = degraded_weight != 0
+    same_as_outage = degraded_weight == 1
+    segments: list[list[int]] = []  # [start, end, weight code]
+    excluded: list[list[int]] = []
+    counts = [0, 0, 0]  # outages, degraded incidents, maintenance windows under way
+    at: int | None = None
+    for boundary in events:
+        instant, kind = boundary >> 3, boundary & 7
+        if instant != at:
+            if at is not None:  # the piece [at, instant) at the counts after the boundaries at `at`
+                code = _FULL_WEIGHT if counts[0] else (_DEGRADED_WEIGHT if counts[1] and degraded_counts else _NONE)
+                if code:
+                    target = excluded if counts[2] else segments
+                    last = target[-1] if target else None
+                    if last is not None and last[1] == at and (last[2] == code or same_as_outage):
+                        last[1], last[2] = instant, code
+                    else:
+                        target.append([at, instant, code])
+            at = instant
+        counts[kind >> 1] += -1 if kind & 1 else 1
+    weights = {_FULL_WEIGHT: Decimal(1), _DEGRADED_WEIGHT: degraded_weight}
+    lengths = {_FULL_WEIGHT: 0, _DEGRADED_WEIGHT: 0}
+    used: set[int] = set()
+    for start, end, code in segments:
+        lengths[code] += end - start
+        used.add(code)
     total = Decimal(0)
-    i = 0
-    while i < len(events):
-        at = events[i][0]
-        while i < len(events) and events[i][0] == at:
-            outages += events[i][1]
-            degraded += events[i][2]
-            maint += events[i][3]
-            i += 1
-        if i == len(events):
-            break
-        nxt = events[i][0]
-        weight = Decimal(1) if outages else (degraded_weight if degraded else Decimal(0))
-        if weight == 0:
-            continue
-        target = excluded if maint else segments
-        if target and target[-1].end == at and target[-1].weight == weight:
-            target[-1] = Segment(target[-1].start, nxt, weight)
-        else:
-            target.append(Segment(at, nxt, weight))
-    for seg in segments:
-        total = _EXACT.add(total, _EXACT.multiply(Decimal(seg.end - seg.start), seg.weight))
-    return DowntimeStep(window, tuple(segments), tuple(excluded), total)
+    for code in sorted(used, reverse=True):
+        total = _EXACT.add(total, _EXACT.multiply(Decimal(lengths[code]), weights[code]))
+    return DowntimeStep(
+        window,
+        tuple(Segment(start, end, weights[code]) for start, end, code in segments),
+        tuple(Segment(start, end, weights[code]) for start, end, code in excluded),
+        total,
+    )

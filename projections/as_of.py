@@ -27,7 +27,8 @@ from domain.application import APPLICATION_NAME
 from domain.calendar import DAY, Month, Window, to_micros
 from domain.downtime import IncidentFacts, MaintenanceFacts, of_any_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
-from projections.model import CreditsModel
+from projections.heap import collector_paused, keep_out_of_collections
+from projections.model import CreditsModel, utc_month_index
 from projections.records import incident_from_doc, maintenance_from_doc
 from projections.views import MemoryCreditsView, SQLCreditsView
 
@@ -51,7 +52,13 @@ def customer_model_at(
     regions). An explanation lists them with their reason, but only those of the month it
     explains: with `explained`, those of other regions are kept only if they overlap that month
     (in any time zone), so its explanation is the same. Without either, all are kept."""
-    until = to_micros(known_at)
+    with collector_paused():  # a model of plain values, dropped after the answer (projections/heap.py)
+        return _customer_model_at(view, mapper, customer_id, to_micros(known_at), figures_only, explained)
+
+
+def _customer_model_at(
+    view: SQLCreditsView, mapper: Any, customer_id: str, until: int, figures_only: bool, explained: Month | None
+) -> CreditsModel:
     events: dict[int, Any] = dict(
         _facts(view, mapper, "scope = 'customer' AND scope_key = ? AND known_from <= ?", (customer_id, until))
     )
@@ -63,7 +70,13 @@ def customer_model_at(
     }
     contracts = {e.contract_id for e in events.values() if type(e) in (ContractSigned,)}
     events.update(_ledger_facts(view, mapper, until))
-    states = _states_at(view, sorted({service for service, _ in pairs}), until, pairs if figures_only else None)
+    services = sorted({service for service, _ in pairs})
+    if figures_only:
+        states = _states_at(view, services, until, pairs)
+    elif explained is not None:
+        states = _states_at(view, services, until, pairs, _utc_month_index(explained))
+    else:
+        states = _states_at(view, services, until)
     if figures_only:
         reaches = of_any_pair(pairs)
         states = [state for state in states if reaches(state)]
@@ -90,13 +103,30 @@ def _overlaps(state: IncidentFacts | MaintenanceFacts, window: Window) -> bool:
     return window.overlaps(state.starts_at, state.ends_at)
 
 
+def _utc_month_index(month: Month) -> int:
+    return month.year * 12 + month.month - 1
+
+
+def _months_near(start: int, end: int) -> range:
+    """The UTC months (as year * 12 + month - 1) that [start, end], widened by two days on
+    either side, touches: every month whose `_around` it can overlap."""
+    return range(utc_month_index(start - 2 * DAY), utc_month_index(end + 2 * DAY) + 1)
+
+
 def _states_at(
-    view: SQLCreditsView, services: list[str], until: int, pairs: set[tuple[str, str]] | None = None
+    view: SQLCreditsView,
+    services: list[str],
+    until: int,
+    pairs: set[tuple[str, str]] | None = None,
+    near: int | None = None,
 ) -> list[IncidentFacts | MaintenanceFacts]:
     """The incidents and maintenance windows of these services as known at `until`: each one's
     state after the last of its facts known then (the state the projection filed with it), in
     log order. With `pairs`, only those that ever named one of these (service, region) pairs or
     no region at all: a superset of those whose state then reaches one (the caller tests that).
+    With `near` too (a UTC month, as year * 12 + month - 1), also those of any region that any
+    of their states ever came near that month (`_months_near`) or left unresolved: a superset of
+    those whose state then overlaps its `_around` (the caller tests that too).
 
     "Known at `until`" is a prefix of the log (FactRow.known_from never decreases along it), so
     each one's last fact known then is its last at or before the prefix's end, found in the
@@ -114,6 +144,10 @@ def _states_at(
             named = [streams.of_pair.get(pair, ()) for pair in pairs]
             every_region = [streams.of_pair.get((s, ""), ()) for s in services]
             candidates = set().union(*named, *every_region)
+            if near is not None:
+                for s in services:
+                    candidates.update(streams.near_month.get((s, near), ()))
+                    candidates.update(streams.unresolved.get(s, ()))
         filed = []
         for stream in candidates:
             positions = streams.positions[stream]
@@ -124,10 +158,17 @@ def _states_at(
     return _states(view, filed)
 
 
+# A refresh that reads this many rows (a first answer, a large import since the last one) leaves
+# what the process holds out of later collections (projections/heap.py): at ten times the
+# reference dataset the mirror's states are 400,000 objects, and each full pass walked them all.
+FREEZE_AFTER = 5_000
+
+
 class _Streams:
     """The streams of the service facts (incidents and maintenance windows), mirrored from v_facts
-    in log order: each one's positions, and the (service, region) pairs any of its states named
-    ("" for every region). Facts are only appended, so each row is read once, when an answer
+    in log order: each one's positions, the (service, region) pairs any of its states named
+    ("" for every region), and the UTC months any of its states came near (or that one was
+    unresolved), for the explanations. Facts are only appended, so each row is read once, when an answer
     first asks for a prefix that holds it; its state, parsed then, goes to the states' cache.
     The hash chain's link at the last mirrored position stands for the whole prefix (v_chain:
     each link hashes the fact and the link before it): a store whose link there differs holds
@@ -143,6 +184,8 @@ class _Streams:
         self.positions: dict[str, list[int]] = {}
         self.of_service: dict[str, set[str]] = defaultdict(set)
         self.of_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
+        self.near_month: dict[tuple[str, int], set[str]] = defaultdict(set)  # (service, UTC month)
+        self.unresolved: dict[str, set[str]] = defaultdict(set)  # by service
 
     def refresh(self, view: SQLCreditsView, until: int) -> int:
         """Mirror the prefix known at `until`; answers the position it ends at."""
@@ -167,10 +210,23 @@ class _Streams:
             self.of_service[service].add(stream)
             for region in state.regions or ("",):
                 self.of_pair[(service, region)].add(stream)
+            if isinstance(state, IncidentFacts):
+                start, end = state.started_at, state.ended_at
+            else:
+                start, end = state.starts_at, state.ends_at
+            if end is None:
+                self.unresolved[service].add(stream)
+            else:
+                for month in _months_near(start, end):
+                    self.near_month[(service, month)].add(stream)
         with cached.lock:
             cached.states.update(parsed)
             _bound(cached.states)
         self.upto, self.link = prefix, _link_at(view, prefix)
+        if len(rows) >= FREEZE_AFTER:
+            # the mirror and the states just read live as long as the process: left out of the
+            # collector's full passes, which would otherwise walk them on every later answer
+            keep_out_of_collections(collect_first=True)
         return prefix
 
 
@@ -203,7 +259,8 @@ def ledger_model_at(view: SQLCreditsView, mapper: Any, known_at: datetime) -> Cr
     """The billing ledger and its runs as known at `known_at`: a ledger entry and its
     acknowledgement are facts of the ledger alone, so only those are replayed (no contract,
     incident or other customer's fact)."""
-    return _replayed(dict(_ledger_facts(view, mapper, to_micros(known_at))))
+    with collector_paused():
+        return _replayed(dict(_ledger_facts(view, mapper, to_micros(known_at))))
 
 
 def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[int, Any]]:

@@ -6,6 +6,7 @@ mirrored again, on both stores."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import uuid
@@ -188,3 +189,38 @@ def test_answers_on_several_threads_with_the_caches_full_all_succeed(
         t.join()
     assert not errors, sorted(set(errors))[:3]
     service.close()
+
+
+def test_an_answer_pauses_the_collector_and_a_large_mirror_is_left_out_of_its_passes(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An as-of answer builds its model with the cyclic collector paused and enables it again
+    after (projections/heap.py); a refresh of the mirror that reads at least FREEZE_AFTER rows
+    leaves what the process holds out of the collector's later passes (gc.freeze); a smaller one
+    does not."""
+    service = CreditsService(store_url)
+    world = Scenario(service.app).contract()
+    t = datetime(2025, 3, 10, tzinfo=UTC)
+    world.incident(t, t + timedelta(hours=1), incident_id="i1", regions=["eu"])
+    catch_up(service.app, service.view)
+    paused: list[bool] = []
+    original = as_of._replayed
+
+    def spy(*args: object, **kwargs: object) -> object:
+        paused.append(not gc.isenabled())
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(as_of, "_replayed", spy)
+    monkeypatch.setattr(as_of, "FREEZE_AFTER", 2)
+    gc.unfreeze()
+    try:
+        customer_model_at(service.view, service.app.mapper, "a", _instant(), figures_only=True)
+        assert paused == [True] and gc.isenabled()
+        assert gc.get_freeze_count() == 0  # one row read: below the threshold
+        world.incident(t + timedelta(hours=2), t + timedelta(hours=3), incident_id="i2", regions=["eu"])
+        world.incident(t + timedelta(hours=4), t + timedelta(hours=5), incident_id="i3", regions=["eu"])
+        catch_up(service.app, service.view)
+        customer_model_at(service.view, service.app.mapper, "a", _instant(), figures_only=True)
+        assert gc.get_freeze_count() > 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()
