@@ -20,8 +20,10 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 
 from domain.calendar import (
+    DAY,
     Month,
     Window,
     month_of_instant,
@@ -56,7 +58,14 @@ Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
 
 def utc_month_index(micros: int) -> int:
     """year * 12 + month - 1 of the UTC day the instant falls on."""
-    d = utc_day(micros)
+    return _month_index_of_day(micros // DAY)
+
+
+@lru_cache(maxsize=1 << 16)
+def _month_index_of_day(day: int) -> int:
+    """`utc_month_index` by the day's number since the epoch (cached: a replay asks it of every
+    incident's ends, and they fall on a few hundred days)."""
+    d = utc_day(day * DAY)
     return d.year * 12 + d.month - 1
 
 
@@ -88,16 +97,21 @@ class _TimeIndex:
         return [(service, r) for r in (regions or ("*",))]
 
     def add(self, key: str, service: str, regions: tuple[str, ...], start: int, end: int | None) -> None:
-        months = () if end is None else range(utc_month_index(start), utc_month_index(end - 1) + 1)
         known = self.regions[service]
+        if end is None:
+            for k in self._keys(service, regions):
+                known.add(k[1])
+                self.open[k].add(key)
+            return
+        first, last = utc_month_index(start), utc_month_index(end - 1)
         for k in self._keys(service, regions):
             known.add(k[1])
-            if end is None:
-                self.open[k].add(key)
-                continue
             by_month = self.buckets[k]
-            for m in months:
-                by_month[m].add(key)
+            if first == last:  # most incidents lie in one month
+                by_month[first].add(key)
+            else:
+                for m in range(first, last + 1):
+                    by_month[m].add(key)
 
     def remove(self, key: str, service: str, regions: tuple[str, ...], start: int, end: int | None) -> None:
         for k in self._keys(service, regions):
