@@ -70,6 +70,9 @@ def _customer_model_at(
     }
     contracts = {e.contract_id for e in events.values() if type(e) in (ContractSigned,)}
     events.update(_ledger_facts(view, mapper, until))
+    shared = _shared_at(view, until)
+    if shared is not None:
+        return _replayed(events, shared, contracts)
     services = sorted({service for service, _ in pairs})
     if figures_only:
         states = _states_at(view, services, until, pairs)
@@ -158,6 +161,46 @@ def _states_at(
     return _states(view, filed)
 
 
+def _shared_at(view: SQLCreditsView, until: int) -> CreditsModel | None:
+    """The incidents and maintenance windows of every service as known at `until`, loaded and
+    indexed in a model that the answers at the same prefix of the log share (None for the first
+    answer at a prefix: it takes its own, as before).
+
+    Every answer at one prefix reads the same service facts: they are facts of the world, not of
+    a customer, and the prefix is all that decides which of them are known. So the second answer
+    at a prefix loads them all once, and it and every later answer at that prefix read them
+    instead of loading their own: the cost of loading is shared, not multiplied by the number of
+    customers asked about. An auditor's pages at one instant (the console's, or a script asking
+    customer after customer) are such answers. A model holding every service's facts gives
+    the same figures and explanations as one holding only those of the customer's pairs (the
+    rules' first test is the service and the region; a full replay holds them all too). Only the
+    last prefix shared is kept (about the size of the states' cache, whose objects it shares),
+    and it goes with the mirror when the store is mirrored again."""
+    streams = _caches(view).streams
+    with streams.lock:
+        prefix = streams.refresh(view, until)
+        if streams.shared is not None and streams.shared[0] == prefix:
+            return streams.shared[1]
+        if streams.asked != prefix:
+            streams.asked = prefix  # the first answer at this prefix
+            return None
+        filed = []
+        for stream, positions in streams.positions.items():
+            i = bisect_right(positions, prefix)
+            if i:
+                filed.append((positions[i - 1], stream))
+        filed.sort()
+        model = CreditsModel()
+        for state in _states(view, filed):  # in log order, as a replay loads them
+            if isinstance(state, IncidentFacts):
+                model.load_incident(state)
+            else:
+                model.load_maintenance(state)
+        model.share_service_facts(model)  # read only from now on
+        streams.shared = (prefix, model)
+        return model
+
+
 # A refresh that reads this many rows (a first answer, a large import since the last one) leaves
 # what the process holds out of later collections (projections/heap.py): at ten times the
 # reference dataset the mirror's states are 400,000 objects, and each full pass walked them all.
@@ -186,6 +229,8 @@ class _Streams:
         self.of_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.near_month: dict[tuple[str, int], set[str]] = defaultdict(set)  # (service, UTC month)
         self.unresolved: dict[str, set[str]] = defaultdict(set)  # by service
+        self.asked: int | None = None  # the prefix of the last answer that did not share
+        self.shared: tuple[int, CreditsModel] | None = None  # see _shared_at
 
     def refresh(self, view: SQLCreditsView, until: int) -> int:
         """Mirror the prefix known at `until`; answers the position it ends at."""
@@ -269,13 +314,14 @@ def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[i
 
 def _replayed(
     events: dict[int, Any],
-    states: Sequence[IncidentFacts | MaintenanceFacts] = (),
+    states: Sequence[IncidentFacts | MaintenanceFacts] | CreditsModel = (),
     contracts: set[str] | None = None,
 ) -> CreditsModel:
     """These facts, in log order, through the projection's own code, into a model in memory,
-    with these incidents and maintenance windows as they stand, and the ledger of `contracts`
-    only (when given: one customer's); every period is computed once,
-    at the end, from the final facts (as a full replay does)."""
+    with these incidents and maintenance windows as they stand (or those of a model of every
+    service's, shared: `_shared_at`), and the ledger of `contracts` only (when given: one
+    customer's); every period is computed once, at the end, from the final facts (as a full
+    replay does)."""
     memory = MemoryCreditsView()
     model = memory.model
     model.record_log = False
@@ -287,11 +333,15 @@ def _replayed(
     projection = CreditsProjection(memory)
     for position in sorted(events):
         projection.process_event(events[position], Tracking(APPLICATION_NAME, position))
-    for state in states:  # after the facts: no fact refers to them by id
-        if isinstance(state, IncidentFacts):
-            model.load_incident(state)
-        else:
-            model.load_maintenance(state)
+    # after the facts: no fact refers to them by id
+    if isinstance(states, CreditsModel):
+        model.share_service_facts(states)
+    else:
+        for state in states:
+            if isinstance(state, IncidentFacts):
+                model.load_incident(state)
+            else:
+                model.load_maintenance(state)
     model.flush()
     return model
 

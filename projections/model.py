@@ -186,6 +186,7 @@ class CreditsModel:
         self.computes: Callable[[ContractFacts, Month], bool] | None = None
         self._incident_index = _TimeIndex()
         self._maintenance_index = _TimeIndex()
+        self._service_facts_shared = False  # see share_service_facts
         self.changes = Changes()
         # Replays defer the recomputation to `flush()`: each period is computed once at the end.
         # The rows are a function of the final facts only, so the result is the same.
@@ -237,11 +238,26 @@ class CreditsModel:
         for sub in _subscriptions(c):
             self.contracts_by_service_region[(sub.service, sub.region)].add(c.contract_id)
 
+    def share_service_facts(self, other: CreditsModel) -> None:
+        """Read `other`'s incidents and maintenance windows, and its indexes of them, instead of
+        holding its own: a model of one customer as known at a log prefix reads those that every
+        answer at that prefix reads (projections/as_of.py: `_shared_at`). Neither model changes
+        them any more (a fact of either would be refused here)."""
+        self.incidents, self.maintenance = other.incidents, other.maintenance
+        self._incident_index, self._maintenance_index = other._incident_index, other._maintenance_index
+        self._service_facts_shared = other._service_facts_shared = True
+
+    def _service_facts_change(self) -> None:
+        if self._service_facts_shared:
+            raise RuntimeError("the incidents and maintenance windows are shared with another model: read only")
+
     def load_incident(self, i: IncidentFacts) -> None:
+        self._service_facts_change()
         self.incidents[i.incident_id] = i
         self._incident_index.add(i.incident_id, i.service, i.regions, i.started_at, i.ended_at)
 
     def load_maintenance(self, m: MaintenanceFacts) -> None:
+        self._service_facts_change()
         self.maintenance[m.maintenance_id] = m
         self._maintenance_index.add(m.maintenance_id, m.service, m.regions, m.starts_at, m.ends_at)
 
@@ -298,6 +314,7 @@ class CreditsModel:
         return months
 
     def put_incident(self, new: IncidentFacts, only_customer: str | None = None) -> None:
+        self._service_facts_change()
         self._forget()
         old = self.incidents.get(new.incident_id)
         if old is not None:
@@ -349,6 +366,7 @@ class CreditsModel:
         return found
 
     def put_maintenance(self, new: MaintenanceFacts) -> None:
+        self._service_facts_change()
         self._forget()
         old = self.maintenance.get(new.maintenance_id)
         if old is not None:

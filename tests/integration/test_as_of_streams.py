@@ -18,13 +18,15 @@ import pytest
 from domain.calendar import Month, to_micros
 from domain.terms import Subscription
 from projections import as_of
-from projections.as_of import _caches, _states_at, customer_model_at
+from projections.as_of import _caches, _shared_at, _states_at, customer_model_at
 from projections.explanation import explain_month
+from projections.model import CreditsModel
 from projections.queries import credits_document
 from projections.readers import ModelReader
 from projections.runner import catch_up, replay
 from projections.service import CreditsService
 from projections.stores import open_view
+from projections.views import SQLCreditsView
 from tests.helpers import Scenario
 
 MARCH = Month(2025, 3)
@@ -91,6 +93,14 @@ def test_answers_asked_while_facts_arrive_equal_a_replay(store_url: str) -> None
     service.close()
 
 
+def _shared(view: SQLCreditsView, until: int) -> CreditsModel:
+    """The service facts shared by the answers at the prefix known at `until` (asked as a first
+    and a second answer would, when not shared yet)."""
+    shared = _shared_at(view, until) or _shared_at(view, until)
+    assert shared is not None
+    return shared
+
+
 def test_views_replaced_by_another_logs_are_mirrored_again(store_url: str) -> None:
     """The same view object, its rows replaced by another log's (a restore into the same database
     under a running process), simulated by another incident's fact at an earlier position than
@@ -107,6 +117,8 @@ def test_views_replaced_by_another_logs_are_mirrored_again(store_url: str) -> No
     until = to_micros(_instant())
     assert len(_states_at(service.view, ["compute"], until, {("compute", "eu")})) == 2
     assert _caches(service.view).streams.upto > 0
+    assert _shared_at(service.view, until) is None  # the first answer at this prefix
+    assert sorted(_shared(service.view, until).incidents) == ["first", "second", "third"]
 
     rows = service.view.select(
         "SELECT position, state_after FROM v_facts WHERE scope = 'service' ORDER BY position", ()
@@ -125,6 +137,9 @@ def test_views_replaced_by_another_logs_are_mirrored_again(store_url: str) -> No
     for pairs in (None, {("compute", "eu")}, {("compute", "us")}, {("compute", "ap")}):
         assert _states_at(service.view, ["compute"], until, pairs) == _states_at(fresh, ["compute"], until, pairs)
     assert [s.incident_id for s in _states_at(fresh, ["compute"], until, {("compute", "ap")})] == ["other"]
+    # the service facts shared at that prefix went with the old mirror
+    assert _shared(service.view, until).incidents == _shared(fresh, until).incidents
+    assert sorted(_shared(service.view, until).incidents) == ["first", "other", "third"]
     fresh.datastore.close()  # type: ignore[attr-defined]
     service.close()
 
@@ -224,3 +239,27 @@ def test_an_answer_pauses_the_collector_and_a_large_mirror_is_left_out_of_its_pa
         assert gc.get_freeze_count() > 0 and gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def test_the_service_facts_shared_at_a_prefix_are_read_only(store_url: str) -> None:
+    """The second answer at a prefix and every later one read the same model of the service
+    facts; neither it nor a model reading it takes another incident or maintenance fact."""
+    service = CreditsService(store_url)
+    world = Scenario(service.app).contract()
+    t = datetime(2025, 3, 10, tzinfo=UTC)
+    world.incident(t, t + timedelta(hours=1), incident_id="i1", regions=["eu"])
+    catch_up(service.app, service.view)
+    at = _instant()
+    first = customer_model_at(service.view, service.app.mapper, "a", at, figures_only=True)
+    second = customer_model_at(service.view, service.app.mapper, "a", at, figures_only=True)
+    shared = _shared(service.view, to_micros(at))
+    assert second.incidents is shared.incidents and first.incidents is not shared.incidents
+    assert first.periods == second.periods and first.periods
+    incident = shared.incidents["i1"]
+    for model in (shared, second):
+        with pytest.raises(RuntimeError):
+            model.put_incident(incident)
+        with pytest.raises(RuntimeError):
+            model.load_incident(incident)
+    assert list(shared.incidents) == ["i1"]
+    service.close()
