@@ -211,8 +211,9 @@ class _Streams:
     """The streams of the service facts (incidents and maintenance windows), mirrored from v_facts
     in log order: each one's positions, the (service, region) pairs any of its states named
     ("" for every region), and the UTC months any of its states came near (or that one was
-    unresolved), for the explanations. Facts are only appended, so each row is read once, when an answer
-    first asks for a prefix that holds it; its state, parsed then, goes to the states' cache.
+    unresolved), for the explanations. Facts are only appended, so each row is read once, when
+    an answer first asks for a prefix that holds it; its state, parsed then, goes to the states'
+    cache.
     The hash chain's link at the last mirrored position stands for the whole prefix (v_chain:
     each link hashes the fact and the link before it): a store whose link there differs holds
     another log (a restore under a running process), and is mirrored again from the start."""
