@@ -70,6 +70,8 @@ def _customer_model_at(
     }
     contracts = {e.contract_id for e in events.values() if type(e) in (ContractSigned,)}
     events.update(_ledger_facts(view, mapper, until))
+    if not pairs:  # no subscription: no incident or window can count or be listed
+        return _replayed(events, (), contracts)
     shared = _shared_at(view, until)
     if shared is not None:
         return _replayed(events, shared, contracts)
@@ -128,8 +130,9 @@ def _states_at(
     log order. With `pairs`, only those that ever named one of these (service, region) pairs or
     no region at all: a superset of those whose state then reaches one (the caller tests that).
     With `near` too (a UTC month, as year * 12 + month - 1), also those of any region that any
-    of their states ever came near that month (`_months_near`) or left unresolved: a superset of
-    those whose state then overlaps its `_around` (the caller tests that too).
+    of their states ever came near that month (`_months_near`) or that are unresolved at the
+    prefix's end: a superset of those whose state then overlaps its `_around` (the caller tests
+    that too).
 
     "Known at `until`" is a prefix of the log (FactRow.known_from never decreases along it), so
     each one's last fact known then is its last at or before the prefix's end, found in the
@@ -150,7 +153,7 @@ def _states_at(
             if near is not None:
                 for s in services:
                     candidates.update(streams.near_month.get((s, near), ()))
-                    candidates.update(streams.unresolved.get(s, ()))
+                candidates.update(streams.unresolved_at(set(services), prefix))
         filed = []
         for stream in candidates:
             positions = streams.positions[stream]
@@ -229,9 +232,27 @@ class _Streams:
         self.of_service: dict[str, set[str]] = defaultdict(set)
         self.of_pair: dict[tuple[str, str], set[str]] = defaultdict(set)
         self.near_month: dict[tuple[str, int], set[str]] = defaultdict(set)  # (service, UTC month)
-        self.unresolved: dict[str, set[str]] = defaultdict(set)  # by service
+        # the spans of the log in which a stream stood unresolved: from the position of a state
+        # without an end to the position of the stream's next fact (those ended so far, by
+        # service, in the order they ended: the log's), and those not ended yet, by stream
+        self.ended_spans: dict[str, list[tuple[int, int, str]]] = defaultdict(list)  # (to, from, stream)
+        self.open_spans: dict[str, tuple[str, int]] = {}  # stream -> (service, from)
         self.asked: int | None = None  # the prefix of the last answer that did not share
         self.shared: tuple[int, CreditsModel] | None = None  # see _shared_at
+
+    def unresolved_at(self, services: set[str], prefix: int) -> set[str]:
+        """The streams of these services whose state at the end of `prefix` (mirrored) has no end:
+        those whose unresolved span holds the position. The spans that ended are in the order they
+        ended, so only those ending after it are looked at."""
+        found = {
+            stream for stream, (service, since) in self.open_spans.items() if since <= prefix and service in services
+        }
+        for service in services:
+            spans = self.ended_spans.get(service, [])
+            for _, since, stream in spans[bisect_right(spans, prefix, key=lambda span: span[0]) :]:
+                if since <= prefix:
+                    found.add(stream)
+        return found
 
     def refresh(self, view: SQLCreditsView, until: int) -> int:
         """Mirror the prefix known at `until`; answers the position it ends at."""
@@ -260,8 +281,11 @@ class _Streams:
                 start, end = state.started_at, state.ended_at
             else:
                 start, end = state.starts_at, state.ends_at
+            ended = self.open_spans.pop(stream, None)
+            if ended is not None:
+                self.ended_spans[ended[0]].append((position, ended[1], stream))
             if end is None:
-                self.unresolved[service].add(stream)
+                self.open_spans[stream] = (service, position)
             else:
                 for month in _months_near(start, end):
                     self.near_month[(service, month)].add(stream)
