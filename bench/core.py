@@ -138,9 +138,14 @@ def measure(name: str, url: str, probe_url: str, dataset: Path = DATASET) -> dic
     # ... each at an instant of its own (a prefix of the log no other answer asked about): the
     # answers above share the service facts known at their one instant from the second on
     # (decision 21); these load their own, as the first answer at any instant does
+    # (instants after the last contract was signed: every customer asked about is known then)
     instants = [
-        from_micros(int(r["recorded_at"]))
-        for r in service.view.select("SELECT DISTINCT recorded_at FROM v_facts ORDER BY 1", ())
+        from_micros(int(r["known_from"]))
+        for r in service.view.select(
+            "SELECT DISTINCT known_from FROM v_facts WHERE position > (SELECT MAX(position) FROM v_facts "
+            "WHERE topic LIKE '%Contract.Signed') ORDER BY 1",
+            (),
+        )
     ]
     cold_as_of, cold_explain = [], []
     for customer, at in ((rnd.choice(customers), rnd.choice(instants)) for _ in range(100)):
