@@ -143,8 +143,8 @@ def measure(name: str, url: str, probe_url: str, dataset: Path = DATASET) -> dic
         from_micros(int(r["known_from"]))
         for r in service.view.select(
             "SELECT DISTINCT known_from FROM v_facts WHERE position > (SELECT MAX(position) FROM v_facts "
-            "WHERE topic LIKE '%Contract.Signed') ORDER BY 1",
-            (),
+            "WHERE topic LIKE ?) ORDER BY 1",
+            ("%Contract.Signed",),
         )
     ]
     cold_as_of, cold_explain = [], []
