@@ -30,6 +30,7 @@ from domain.application import APPLICATION_NAME
 from projections.heap import collector_paused
 from projections.model import CreditsModel
 from projections.pg_recorders import fail_fast
+from projections.pg_statistics import TableStatistics
 from projections.records import (
     ClaimRow,
     LinesTexts,
@@ -714,11 +715,29 @@ class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
     def tracking_table(self) -> str:
         return self.tracking_table_name
 
+    _statistics: TableStatistics | None = None
+
+    @property
+    def statistics(self) -> TableStatistics:
+        """The view tables' statistics, kept current by this writer (projections/pg_statistics.py)."""
+        if self._statistics is None:
+            self._statistics = TableStatistics(VIEW_TABLES, lambda: self.cursor(commit=True))
+        return self._statistics
+
+    def write(self, tracking: Tracking) -> None:
+        super().write(tracking)
+        self.statistics.keep_current()
+
+    def replace_all(self, model: CreditsModel, position: int | None) -> None:
+        super().replace_all(model, position)
+        self.statistics.analyze(VIEW_TABLES)  # a bulk load: every table's statistics are new
+
     def put_rows(self, c: Any, table: str, statement: str, rows: list[tuple[Any, ...]], emptied: bool) -> None:
         """Into a table emptied in this transaction (a rebuild), by COPY: the rows stream in one
         command instead of one statement each (the same values, adapted by the same dumpers)."""
         if not emptied:
             super().put_rows(c, table, statement, rows, emptied)
+            self.statistics.wrote(table, len(rows))
             return
         with c.copy(f"COPY {table} FROM STDIN") as copy:
             for row in rows:
