@@ -5,17 +5,20 @@ PostgreSQL plans each read from its statistics of the tables it reads. A table n
 planned from guesses, and a guess can turn one customer's read into a scan of a whole table: the
 live credits answer's billed months (a join of v_billed and v_contracts) read all 120,000 rows
 of v_billed at ten times the reference dataset, 10.8 ms instead of 0.9 ms, growing with the
-number of other customers (docs/performance.md, session 13). So the writer analyzes what it
-wrote, as autovacuum would: every view table after a rebuild (a bulk load), a table that was
-never analyzed when it first writes, and a table whose rows written since its last analysis
-reach a tenth of its size then (at least ANALYZE_AFTER_ROWS). ANALYZE reads a sample of each
-table and blocks neither reads nor writes; a failure to analyze is logged, never raised: the
-rows are written, only the plans may be worse."""
+number of other customers (docs/performance.md, session 13). So the writer has what it wrote
+analyzed, as autovacuum would: every view table after a rebuild (a bulk load, at once), a table
+never analyzed at the first write, and a table whose rows written since its last analysis reach
+a tenth of its size then (at least ANALYZE_AFTER_ROWS). After a write the analyses run on a
+thread of their own, one at a time, so that the writer never waits for them (ANALYZE reads a
+sample of each table and blocks neither reads nor writes). A failure to analyze is logged,
+never raised: the rows are written, only the plans may be worse."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -31,14 +34,31 @@ class TableStatistics:
     def __init__(self, tables: Iterable[str], cursor: Callable[[], AbstractContextManager[Any]]) -> None:
         self.tables = tuple(tables)
         self._cursor = cursor  # a cursor in a transaction that commits
+        self._lock = threading.Lock()  # the counts: the writer adds, the analyses take
         self._written: dict[str, int] = {}
         self._size: dict[str, float] | None = None  # rows at the last analysis (unknown until read)
+        self._worker: ThreadPoolExecutor | None = None
+        self._running: Future[None] | None = None
 
     def wrote(self, table: str, rows: int) -> None:
-        self._written[table] = self._written.get(table, 0) + rows
+        with self._lock:
+            self._written[table] = self._written.get(table, 0) + rows
 
     def keep_current(self) -> None:
-        """After a write: analyze the tables that are due (a failure is logged, see `analyze`)."""
+        """After a write: analyze the tables that are due, on the analyses' thread (unless one
+        is still running: the counts keep growing until the next write after it)."""
+        if self._running is not None and not self._running.done():
+            return
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analyze")
+        self._running = self._worker.submit(self._analyze_due)
+
+    def settle(self) -> None:
+        """Wait for the analyses under way (tests, and a writer about to stop)."""
+        if self._running is not None:
+            self._running.result()
+
+    def _analyze_due(self) -> None:
         try:
             due = self.due()
         except Exception:
@@ -55,30 +75,27 @@ class TableStatistics:
             never = [t for t in self.tables if self._size.get(t, -1) < 0]
             if never:
                 return never
-        return [
-            t
-            for t, n in self._written.items()
-            if n >= max(ANALYZE_AFTER_ROWS, ANALYZE_FRACTION * max(self._size.get(t, 0), 0))
-        ]
+        size = self._size
+        with self._lock:
+            written = list(self._written.items())
+        return [t for t, n in written if n >= max(ANALYZE_AFTER_ROWS, ANALYZE_FRACTION * max(size.get(t, 0), 0))]
 
     def analyze(self, tables: Iterable[str]) -> None:
+        """Analyze these tables now, in the caller's thread."""
         names = [t for t in tables if t in self.tables]
         if not names:
             return
+        with self._lock:  # rows written from now on count towards the next analysis
+            for t in names:
+                self._written.pop(t, None)
         try:
             with self._cursor() as c:
                 c.execute("ANALYZE " + ", ".join(names))
             sizes = dict(self._sizes(names))
         except Exception:
             log.warning("could not analyze %s; the reads are planned from older statistics", names, exc_info=True)
-            for t in names:  # not retried at every write: after as many rows again
-                self._written[t] = 0
-            return
-        if self._size is None:
-            self._size = {}
-        self._size.update(sizes)
-        for t in names:
-            self._written.pop(t, None)
+            return  # looked at again after as many rows again
+        self._size = {**(self._size or {}), **sizes}
 
     def _sizes(self, tables: Iterable[str]) -> Iterator[tuple[str, float]]:
         """The planner's count of rows of each table (-1: never analyzed)."""
