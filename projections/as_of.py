@@ -72,16 +72,16 @@ def _customer_model_at(
     events.update(_ledger_facts(view, mapper, until))
     if not pairs:  # no subscription: no incident or window can count or be listed
         return _replayed(events, (), contracts)
-    shared = _shared_at(view, until)
-    if shared is not None:
-        return _replayed(events, shared, contracts)
     services = sorted({service for service, _ in pairs})
     if figures_only:
-        states = _states_at(view, services, until, pairs)
+        found = _service_facts(view, services, until, pairs, None, share=True)
     elif explained is not None:
-        states = _states_at(view, services, until, pairs, _utc_month_index(explained))
+        found = _service_facts(view, services, until, pairs, _utc_month_index(explained), share=True)
     else:
-        states = _states_at(view, services, until)
+        found = _service_facts(view, services, until, None, None, share=True)
+    if isinstance(found, CreditsModel):
+        return _replayed(events, found, contracts)
+    states = found
     if figures_only:
         reaches = of_any_pair(pairs)
         states = [state for state in states if reaches(state)]
@@ -139,11 +139,30 @@ def _states_at(
     mirror of the service facts' streams (`_Streams`) instead of reading every fact of the
     services again: an answer costs what the customer's own incidents cost, not what the
     service's whole history does."""
+    found = _service_facts(view, services, until, pairs, near, share=False)
+    assert not isinstance(found, CreditsModel)
+    return found
+
+
+def _service_facts(
+    view: SQLCreditsView,
+    services: list[str],
+    until: int,
+    pairs: set[tuple[str, str]] | None,
+    near: int | None,
+    share: bool,
+) -> list[IncidentFacts | MaintenanceFacts] | CreditsModel:
+    """`_states_at`, or, with `share`, the service facts shared at the prefix when there are
+    (`_shared`): the mirror refreshed once, under one hold of its lock."""
     if not services:
         return []
     streams = _caches(view).streams
     with streams.lock:
         prefix = streams.refresh(view, until)
+        if share:
+            shared = _shared(view, streams, prefix)
+            if shared is not None:
+                return shared
         if pairs is None:
             candidates = set().union(*(streams.of_service.get(s, ()) for s in services))
         else:
@@ -181,27 +200,31 @@ def _shared_at(view: SQLCreditsView, until: int) -> CreditsModel | None:
     and it goes with the mirror when the store is mirrored again."""
     streams = _caches(view).streams
     with streams.lock:
-        prefix = streams.refresh(view, until)
-        if streams.shared is not None and streams.shared[0] == prefix:
-            return streams.shared[1]
-        if streams.asked != prefix:
-            streams.asked = prefix  # the first answer at this prefix
-            return None
-        filed = []
-        for stream, positions in streams.positions.items():
-            i = bisect_right(positions, prefix)
-            if i:
-                filed.append((positions[i - 1], stream))
-        filed.sort()
-        model = CreditsModel()
-        for state in _states(view, filed):  # in log order, as a replay loads them
-            if isinstance(state, IncidentFacts):
-                model.load_incident(state)
-            else:
-                model.load_maintenance(state)
-        model.share_service_facts(model)  # read only from now on
-        streams.shared = (prefix, model)
-        return model
+        return _shared(view, streams, streams.refresh(view, until))
+
+
+def _shared(view: SQLCreditsView, streams: _Streams, prefix: int) -> CreditsModel | None:
+    """`_shared_at` for a prefix just mirrored (under the mirror's lock)."""
+    if streams.shared is not None and streams.shared[0] == prefix:
+        return streams.shared[1]
+    if streams.asked != prefix:
+        streams.asked = prefix  # the first answer at this prefix
+        return None
+    filed = []
+    for stream, positions in streams.positions.items():
+        i = bisect_right(positions, prefix)
+        if i:
+            filed.append((positions[i - 1], stream))
+    filed.sort()
+    model = CreditsModel()
+    for state in _states(view, filed):  # in log order, as a replay loads them
+        if isinstance(state, IncidentFacts):
+            model.load_incident(state)
+        else:
+            model.load_maintenance(state)
+    model.share_service_facts(model)  # read only from now on
+    streams.shared = (prefix, model)
+    return model
 
 
 # A refresh that reads this many rows (a first answer, a large import since the last one) leaves
