@@ -229,7 +229,7 @@ def list_audit_events(
     service: Service,
     settings: Settings_,
     _: Annotated[str, Depends(AUDIT)],
-    after: Annotated[int, Query(ge=0, description="The last position already read")] = 0,
+    after: Annotated[int, Query(ge=0, le=2**62, description="The last position already read")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     as_of: AsOf = None,
 ) -> dict[str, Any]:

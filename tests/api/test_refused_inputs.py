@@ -105,6 +105,17 @@ def test_a_query_outside_the_domain_is_a_422(client: TestClient, query: str) -> 
     assert r.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize("after", ["5383002049108923518059282432", str(2**62 + 1), "-1"])
+def test_an_audit_position_beyond_any_log_is_a_422_naming_it(client: TestClient, after: str) -> None:
+    """Found by schemathesis: a position past 64 bits reached SQLite and failed there (a 500)."""
+    r = client.get(f"/v1/audit/events?after={after}", headers=auth("admin"))
+
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert any(e["field"] == "after" for e in r.json()["errors"]), r.json()
+    assert client.get(f"/v1/audit/events?after={2**62}", headers=auth("admin")).json()["events"] == []
+
+
 def test_an_invoice_id_must_not_be_blank(client: TestClient) -> None:
     admin = auth("admin")
     assert client.post("/v1/contracts", json=CONTRACT, headers=admin).status_code == 201
