@@ -60,9 +60,15 @@ class Month(NamedTuple):
     def next(self) -> Month:
         return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
 
+    @property
+    def ordinal(self) -> int:
+        """The months since the start of year 0: year * 12 + month - 1 (consecutive months,
+        consecutive numbers)."""
+        return self.year * 12 + self.month - 1
+
     def plus(self, months: int) -> Month:
         """The month `months` later (earlier when negative)."""
-        index = self.year * 12 + self.month - 1 + months
+        index = self.ordinal + months
         return Month(index // 12, index % 12 + 1)
 
     def __str__(self) -> str:

@@ -14,7 +14,7 @@ import json
 import threading
 from bisect import bisect_right
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -76,7 +76,7 @@ def _customer_model_at(
     if figures_only:
         found = _service_facts(view, services, until, pairs, None, share=True)
     elif explained is not None:
-        found = _service_facts(view, services, until, pairs, _utc_month_index(explained), share=True)
+        found = _service_facts(view, services, until, pairs, explained.ordinal, share=True)
     else:
         found = _service_facts(view, services, until, None, None, share=True)
     if isinstance(found, CreditsModel):
@@ -103,17 +103,18 @@ def _around(month: Month) -> Window:
 def _overlaps(state: IncidentFacts | MaintenanceFacts, window: Window) -> bool:
     """Whether the incident or window, as it stands, overlaps `window` (an unresolved incident
     lasts until further notice)."""
+    return window.overlaps(*_span(state))
+
+
+def _span(state: IncidentFacts | MaintenanceFacts) -> tuple[int, int | None]:
+    """When the incident or window, as it stands, begins and ends (None: unresolved)."""
     if isinstance(state, IncidentFacts):
-        return window.overlaps(state.started_at, state.ended_at)
-    return window.overlaps(state.starts_at, state.ends_at)
-
-
-def _utc_month_index(month: Month) -> int:
-    return month.year * 12 + month.month - 1
+        return state.started_at, state.ended_at
+    return state.starts_at, state.ends_at
 
 
 def _months_near(start: int, end: int) -> range:
-    """The UTC months (as year * 12 + month - 1) that [start, end], widened by two days on
+    """The UTC months (as `Month.ordinal`) that [start, end], widened by two days on
     either side, touches: every month whose `_around` it can overlap."""
     return range(utc_month_index(start - 2 * DAY), utc_month_index(end + 2 * DAY) + 1)
 
@@ -129,7 +130,7 @@ def _states_at(
     state after the last of its facts known then (the state the projection filed with it), in
     log order. With `pairs`, only those that ever named one of these (service, region) pairs or
     no region at all: a superset of those whose state then reaches one (the caller tests that).
-    With `near` too (a UTC month, as year * 12 + month - 1), also those of any region that any
+    With `near` too (a UTC month, as `Month.ordinal`), also those of any region that any
     of their states ever came near that month (`_months_near`) or that are unresolved at the
     prefix's end: a superset of those whose state then overlaps its `_around` (the caller tests
     that too).
@@ -217,11 +218,7 @@ def _shared(view: SQLCreditsView, streams: _Streams, prefix: int) -> CreditsMode
             filed.append((positions[i - 1], stream))
     filed.sort()
     model = CreditsModel()
-    for state in _states(view, filed):  # in log order, as a replay loads them
-        if isinstance(state, IncidentFacts):
-            model.load_incident(state)
-        else:
-            model.load_maintenance(state)
+    _load(model, _states(view, filed))  # in log order, as a replay loads them
     model.share_service_facts(model)  # read only from now on
     streams.shared = (prefix, model)
     return model
@@ -236,8 +233,8 @@ FREEZE_AFTER = 5_000
 class _Streams:
     """The streams of the service facts (incidents and maintenance windows), mirrored from v_facts
     in log order: each one's positions, the (service, region) pairs any of its states named
-    ("" for every region), and the UTC months any of its states came near (or that one was
-    unresolved), for the explanations. Facts are only appended, so each row is read once, when
+    ("" for every region), and, for the explanations, the UTC months any of its states came
+    near and the spans of the log in which it stood unresolved. Facts are only appended, so each row is read once, when
     an answer first asks for a prefix that holds it; its state, parsed then, goes to the states'
     cache.
     The hash chain's link at the last mirrored position stands for the whole prefix (v_chain:
@@ -300,10 +297,7 @@ class _Streams:
             self.of_service[service].add(stream)
             for region in state.regions or ("",):
                 self.of_pair[(service, region)].add(stream)
-            if isinstance(state, IncidentFacts):
-                start, end = state.started_at, state.ended_at
-            else:
-                start, end = state.starts_at, state.ends_at
+            start, end = _span(state)
             ended = self.open_spans.pop(stream, None)
             if ended is not None:
                 self.ended_spans[ended[0]].append((position, ended[1], stream))
@@ -385,13 +379,17 @@ def _replayed(
     if isinstance(states, CreditsModel):
         model.share_service_facts(states)
     else:
-        for state in states:
-            if isinstance(state, IncidentFacts):
-                model.load_incident(state)
-            else:
-                model.load_maintenance(state)
+        _load(model, states)
     model.flush()
     return model
+
+
+def _load(model: CreditsModel, states: Iterable[IncidentFacts | MaintenanceFacts]) -> None:
+    for state in states:
+        if isinstance(state, IncidentFacts):
+            model.load_incident(state)
+        else:
+            model.load_maintenance(state)
 
 
 @dataclass

@@ -57,7 +57,7 @@ Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
 
 
 def utc_month_index(micros: int) -> int:
-    """year * 12 + month - 1 of the UTC day the instant falls on."""
+    """The `Month.ordinal` of the UTC day the instant falls on."""
     return _month_index_of_day(micros // DAY)
 
 
@@ -65,8 +65,7 @@ def utc_month_index(micros: int) -> int:
 def _month_index_of_day(day: int) -> int:
     """`utc_month_index` by the day's number since the epoch (cached: a replay asks it of every
     incident's ends, and they fall on a few hundred days)."""
-    d = utc_day(day * DAY)
-    return d.year * 12 + d.month - 1
+    return Month.of(utc_day(day * DAY)).ordinal
 
 
 @dataclass

@@ -283,7 +283,7 @@ def test_an_explanation_takes_an_incident_of_another_region_while_it_stood_unres
     catch_up(app, service.view)
     resolved = _instant()
     september = Month(2025, 9)
-    near = september.year * 12 + september.month - 1
+    near = september.ordinal
     for at, expected in ((while_open, ["u"]), (resolved, []), (while_open, ["u"])):
         states = _states_at(service.view, ["compute"], to_micros(at), {("compute", "eu")}, near)
         assert [s.incident_id for s in states if isinstance(s, IncidentFacts)] == expected, at
