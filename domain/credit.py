@@ -357,11 +357,11 @@ class InService(Protocol):
 
 def period_window(contract: InService, month: Month) -> tuple[Window, Window] | None:
     """The month's window and the measured window, or None when the contract is not active."""
-    return _period_windows(month, contract.timezone, contract.starts_on, contract.ends_on)
+    return period_windows(month, contract.timezone, contract.starts_on, contract.ends_on)
 
 
 @lru_cache(maxsize=1 << 16)
-def _period_windows(month: Month, timezone: str, starts_on: date, ends_on: date | None) -> tuple[Window, Window] | None:
+def period_windows(month: Month, timezone: str, starts_on: date, ends_on: date | None) -> tuple[Window, Window] | None:
     """`period_window` by the values it depends on (cached: every contract of a zone with the
     same dates has the same windows, asked once per period)."""
     tz = zone(timezone)
@@ -381,11 +381,11 @@ def contract_year_of(contract: ContractFacts, month: Month) -> str | None:
 def year_of_window(contract: ContractFacts, window: Window) -> str:
     """The first day of the contract year a period whose measured window is `window` belongs to:
     the year of the window's first day, in the contract's time zone."""
-    return _year_text(contract.starts_on, contract.timezone, window.start)
+    return year_text(contract.starts_on, contract.timezone, window.start)
 
 
 @lru_cache(maxsize=1 << 16)
-def _year_text(starts_on: date, timezone: str, start: int) -> str:
+def year_text(starts_on: date, timezone: str, start: int) -> str:
     """`year_of_window` by the values it depends on (cached: shared by a zone's contracts)."""
     return contract_year_start(starts_on, local_date(start, zone(timezone))).isoformat()
 

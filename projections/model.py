@@ -17,23 +17,34 @@ from __future__ import annotations
 
 import copy
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
+from operator import attrgetter
+from typing import NamedTuple
 
 from domain.calendar import (
     DAY,
     Month,
     Window,
+    local_date,
     month_of_instant,
     months_between,
     to_micros,
     utc_day,
 )
 from domain.cap import allocate_annual_cap, cap_for_year
-from domain.credit import ContractFacts, LineStep, PeriodStep, compute_period, period_window, year_of_window
+from domain.credit import (
+    ContractFacts,
+    credit_line,
+    in_effect,
+    period_window,
+    period_windows,
+    year_text,
+)
 from domain.downtime import IncidentFacts, MaintenanceFacts
+from domain.terms import Subscription, Terms
 from projections.audit import GENESIS
 from projections.records import (
     ClaimRow,
@@ -44,7 +55,6 @@ from projections.records import (
     RunRow,
     YearRow,
     ledger_row,
-    line_rows,
 )
 
 # Stored rows do not depend on "now": they count resolved incidents only, and every month
@@ -54,6 +64,20 @@ FOREVER = to_micros(datetime(9999, 1, 1, tzinfo=UTC))
 
 # the resolved incidents and the maintenance that may count in a window, each in time order
 Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
+
+
+_PERSONAL = (None, 0, False)  # a line's key without the customer, when its lines depend on the customer
+
+
+class StoredLines(NamedTuple):
+    """A period as stored, before the annual cap: its contract year, its lines and its credit."""
+
+    year_start: str
+    lines: tuple[LineRow, ...]
+    credit_minor: int
+
+
+_SERVICE_REGION = attrgetter("service", "region")
 
 
 def utc_month_index(micros: int) -> int:
@@ -200,11 +224,15 @@ class CreditsModel:
         # shared by the periods recomputed for one fact (or one flush); facts change between
         self._memo: dict[tuple[object, ...], tuple[object, ...]] = {}
         self._candidates_memo: dict[tuple[object, ...], Candidates] = {}
+        self._pair_memo: dict[tuple[str, str, Window], tuple[Candidates, bool]] = {}
+        self._lines_memo: dict[tuple[object, ...], tuple[LineRow, int, bool]] = {}
 
     def _forget(self) -> None:
         """The facts change: nothing computed from the earlier ones may be reused."""
         self._memo = {}
         self._candidates_memo = {}
+        self._pair_memo = {}
+        self._lines_memo = {}
 
     # -- look-ups shared with the queries --------------------------------------------------
 
@@ -330,13 +358,17 @@ class CreditsModel:
                 self._recompute_reached(scope, spans)
 
     def _recompute_reached(
-        self, scope: tuple[str, tuple[str, ...], tuple[str, ...], str | None], spans_of: Iterable[tuple[int, int]]
+        self,
+        scope: tuple[str, tuple[str, ...], tuple[str, ...], str | None],
+        spans_of: Iterable[tuple[int, int]],
+        left_out: set[str] | frozenset[str] = frozenset(),
     ) -> None:
         """Recompute, for every contract in the scope (service, regions, customers, and the one
-        customer an exclusion names), the months of its time zone that the spans reach."""
+        customer an exclusion names) but those `left_out`, the months of its time zone that the
+        spans reach."""
         service, regions, customers, only_customer = scope
         spans = sorted(spans_of)
-        contract_ids = self._contracts_in_scope(service, regions, customers)
+        contract_ids = self._contracts_in_scope(service, regions, customers) - left_out
         if only_customer is not None:
             contract_ids &= self.contracts_by_customer.get(only_customer, set())
         local_months: dict[str, set[Month]] = {}  # per time zone: computed once, clipped per contract
@@ -424,30 +456,117 @@ class CreditsModel:
     def _incidents_of_service(self, service: str) -> Iterable[IncidentFacts]:
         return (self.incidents[i] for i in self._incident_index.all_of(service))
 
-    def stored_period(self, c: ContractFacts, month: Month) -> PeriodStep | None:
-        """The period as stored: the rules over the resolved incidents (no "now" involved).
-        Each subscription's candidates depend on its (service, region) and the measured window
-        only: the same lists for every contract with that window while the facts stay the same."""
-        return compute_period(c, month, [], [], FOREVER, self._memo, self._candidates)
+    def stored_lines(self, c: ContractFacts, month: Month) -> StoredLines | None:
+        """The period as stored, or None when it stores no row (the contract is not active in the
+        month, or no line counts downtime): `compute_period`'s rules over the resolved incidents
+        (no "now" involved), with each line's row and credit."""
+        return next(self._stored_periods(c, [month]))
 
-    def _line_rows(self, lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
-        """`line_rows`, shared: the memo hands one line to every contract that shares it
-        (domain/credit.py: credit_line), so their rows are made once, keyed by the lines'
-        identities (the entry keeps the lines alive, so no other line can take their ids while
-        the memo lives)."""
-        key = ("rows", *map(id, lines))
-        found = self._memo.get(key)
-        if found is None:
-            found = self._memo[key] = (lines, line_rows(lines, self._line_row))
-        return found[1]  # type: ignore[return-value]
+    def _stored_periods(self, c: ContractFacts, months: Iterable[Month]) -> Iterator[StoredLines | None]:
+        """`stored_lines` of each month, in turn.
 
-    def _line_row(self, line: LineStep) -> LineRow:
-        """`LineRow.of`, once per shared line (many contracts' periods combine the same lines)."""
-        key = ("row", id(line))
-        found = self._memo.get(key)
+        A line depends on its subscription's pair and fee, the terms' tiers (as written), weight
+        and notice, the measured window and the month's length, and on the customer only when a
+        candidate of its pair names customers; so each is worked out once per such key while the
+        facts stay the same, and every contract with that key reads it (domain/credit.py:
+        `credit_line`, whose memo shares the downtime between fees and tiers). What depends on
+        the contract alone (its zone, dates, and the terms of a contract never amended) is looked
+        up once for all its months."""
+        memo, cache = self._memo, self._lines_memo
+        customer, timezone, starts_on, ends_on, tz = c.customer_id, c.timezone, c.starts_on, c.ends_on, c.tz
+        versions = c.versions
+        fixed = None  # the plan of a contract never amended, in effect from its first day
+        if len(versions) == 1 and versions[0].effective_from <= starts_on:
+            fixed = self._plan(versions[0].subscriptions, versions[0].terms)  # type: ignore[arg-type]
+        for month in months:
+            windows = period_windows(month, timezone, starts_on, ends_on)
+            if windows is None:
+                yield None
+                continue
+            whole, window = windows
+            if whole.start > FOREVER:
+                yield None
+                continue
+            plan = fixed
+            if plan is None:
+                effect = in_effect(c, local_date(window.start, tz))
+                plan = self._plan(effect.subscriptions, effect.terms)
+            terms = plan[1]
+            month_micros = whole.end - whole.start
+            rows: list[LineRow] = []
+            credit, counts = 0, False
+            for sub, pricing in plan[2]:
+                found = cache.get((pricing, window, month_micros))
+                if found is None or found is _PERSONAL:
+                    found = self._line_of(sub, customer, terms, pricing, window, whole)
+                rows.append(found[0])
+                credit += found[1]
+                counts = counts or found[2]
+            if not counts:
+                yield None
+                continue
+            # one tuple per distinct combination of rows: the write shares their texts by identity
+            # (records.lines_texts); the entry keeps the rows alive, so no other takes their ids
+            rows_key = ("rows", *map(id, rows))
+            shared = memo.get(rows_key)
+            if shared is None:
+                shared = memo[rows_key] = (tuple(rows),)
+            yield StoredLines(year_text(starts_on, timezone, window.start), shared[0], credit)  # type: ignore[arg-type]
+
+    def _line_of(
+        self, sub: Subscription, customer: str, terms: Terms, pricing: int, window: Window, whole: Window
+    ) -> tuple[LineRow, int, bool]:
+        """A stored line (its row, its credit, whether it counts downtime), worked out once per key:
+        (pricing, window, month's length), and the customer too when a candidate of its pair names
+        customers (the key without it then holds `_PERSONAL`)."""
+        cache, month_micros = self._lines_memo, whole.end - whole.start
+        key: tuple[object, ...] = (pricing, window, month_micros)
+        if cache.get(key) is _PERSONAL:
+            key = (pricing, window, month_micros, customer)
+            found = cache.get(key)
+            if found is not None:
+                return found
+        candidates, personal = self._pair_facts(sub.service, sub.region, window)
+        line = credit_line(sub, customer, terms, window, whole, *candidates, FOREVER, self._memo)
+        found = (LineRow.of(line), line.credit_minor, line.downtime.downtime_micros != 0)
+        if personal:
+            cache[(pricing, window, month_micros)] = _PERSONAL
+            key = (pricing, window, month_micros, customer)
+        cache[key] = found
+        return found
+
+    def _plan(self, subscriptions: tuple[Subscription, ...], terms: Terms) -> tuple[object, ...]:
+        """The subscriptions in the order a period lists its lines (by service, then region: the
+        order `line_rows` sorts into, stable), each with the values its priced line is keyed by
+        (one object per distinct value, kept alive by the memo)."""
+        memo = self._memo
+        plan = memo.get(("plan", id(subscriptions), id(terms)))
+        if plan is not None:
+            return plan
+        priced = []
+        for sub in sorted(subscriptions, key=_SERVICE_REGION):
+            value = (
+                sub.service,
+                sub.region,
+                sub.monthly_fee_minor,
+                terms.tiers_as_written,
+                terms.degraded_weight,
+                terms.maintenance_notice_hours,
+            )
+            priced.append((sub, id(memo.setdefault(("stored pricing", *value), (value,)))))
+        plan = memo[("plan", id(subscriptions), id(terms))] = (subscriptions, terms, tuple(priced))
+        return plan
+
+    def _pair_facts(self, service: str, region: str, window: Window) -> tuple[Candidates, bool]:
+        """The candidates of a (service, region) in the window, and whether any names customers
+        (then its lines depend on the customer)."""
+        key = (service, region, window)
+        found = self._pair_memo.get(key)
         if found is None:
-            found = self._memo[key] = (line, LineRow.of(line))
-        return found[1]  # type: ignore[return-value]
+            candidates = self._candidates(service, region, window)
+            personal = any(i.customers or i.excluded_customers for i in candidates[0])
+            found = self._pair_memo[key] = (candidates, personal)
+        return found
 
     def _candidates(self, service: str, region: str, window: Window) -> Candidates:
         """The resolved incidents and the maintenance of one (service, region) in the window, in
@@ -469,8 +588,11 @@ class CreditsModel:
         for cid, since in sorted(self._dirty_contracts.items()):
             c = self.contracts[cid]
             self._dirty[cid] |= self._contract_months(c, since, by_service)
+        # a contract whose every month is marked already (its own facts changed, from its start)
+        # needs no note of what the incidents and windows reach: `_contract_months` is a superset
+        whole = {cid for cid, since in self._dirty_contracts.items() if since is None}
         for scope, spans in sorted(self._dirty_spans.items(), key=repr):
-            self._recompute_reached(scope, spans)
+            self._recompute_reached(scope, spans, whole)
         changed = set(self._dirty_contracts)  # their own facts changed: every year re-granted
         self._dirty_contracts, self._dirty_spans = {}, defaultdict(set)
         dirty, self._dirty = self._dirty, defaultdict(set)
@@ -528,76 +650,84 @@ class CreditsModel:
             return
         if self.computes is not None:
             months = {m for m in months if self.computes(c, m)}
-        cid, customer = c.contract_id, c.customer_id
+        cid = c.contract_id
         periods, changed, by_contract = self.periods, self.changes.periods, self.periods_by_contract
         touched_years: set[str] = set()
-        for month in sorted(months):
+        computed: dict[str, StoredLines] = {}  # month -> the period before the cap
+        in_order = sorted(months)
+        stored_periods = self._stored_periods(c, in_order)
+        for month in in_order:
             text = str(month)
-            key = (cid, text)
-            step = self.stored_period(c, month)
-            old = periods.get(key)
-            if step is None or not _has_downtime(step.lines):
+            stored = next(stored_periods)
+            old = periods.get((cid, text))
+            if stored is None:
                 if old is not None:
-                    del periods[key]
+                    del periods[(cid, text)]
                     by_contract[cid].discard(text)
-                    changed.add(key)
+                    changed.add((cid, text))
                     touched_years.add(old.year_start)
                 continue
-            year_start = year_of_window(c, step.window)
-            credit = step.credit_minor
-            if old is None:
-                row = PeriodRow(cid, customer, text, year_start, self._line_rows(step.lines), credit, 0, 0)
-            else:
-                row = PeriodRow(
-                    cid,
-                    customer,
-                    text,
-                    year_start,
-                    self._line_rows(step.lines),
-                    credit,
-                    old.granted_minor,
-                    old.capped_minor,
-                )
-                if old.year_start != year_start:
+            computed[text] = stored
+            if old is None or terms_changed or (old.year_start, old.credit_minor) != (stored[0], stored[2]):
+                touched_years.add(stored.year_start)
+                if old is not None:
                     touched_years.add(old.year_start)
-            if row != old:
-                periods[key] = row
-                by_contract[cid].add(text)
-                changed.add(key)
-            if terms_changed or old is None or (old.year_start, old.credit_minor) != (year_start, credit):
-                touched_years.add(year_start)
+        for text, stored in computed.items():
+            if stored.year_start not in touched_years:
+                # its year keeps its credits, so its grants: only the lines may have changed
+                old = periods[(cid, text)]
+                self._put_period(old._replace(lines=stored.lines), old)
         for year_start in sorted(touched_years):
-            self._allocate(c, year_start)
+            self._allocate(c, year_start, computed)
 
-    def _allocate(self, c: ContractFacts, year_start: str) -> None:
-        """Re-grant the contract year in order; only grants that change are written (those
-        before the first changed month come out as they were)."""
-        cid = c.contract_id
-        rows = sorted(
-            (
-                p
-                for m in self.periods_by_contract.get(cid, set())
-                if (p := self.periods[(cid, m)]).year_start == year_start
-            ),
-            key=lambda p: p.month,
+    def _put_period(self, row: PeriodRow, old: PeriodRow | None) -> None:
+        if row != old:
+            self.periods[(row.contract_id, row.month)] = row
+            self.periods_by_contract[row.contract_id].add(row.month)
+            self.changes.periods.add((row.contract_id, row.month))
+
+    def _allocate(self, c: ContractFacts, year_start: str, computed: dict[str, StoredLines] | None = None) -> None:
+        """Grant the contract year in month order, with the periods just `computed` (by month) in
+        place of those stored; only rows that change are written (the grants before the first
+        changed month come out as they were)."""
+        cid, customer, periods = c.contract_id, c.customer_id, self.periods
+        computed = computed or {}
+        months = sorted(
+            {
+                m
+                for m in self.periods_by_contract.get(cid, ())
+                if m not in computed and periods[(cid, m)].year_start == year_start
+            }
+            | {m for m, p in computed.items() if p.year_start == year_start}
         )
         key = (cid, year_start)
-        if not rows:
+        if not months:
             if key in self.years:
                 del self.years[key]
                 self.changes.years.add(key)
             return
+        credits: list[tuple[Month, int]] = []
+        for m in months:
+            p = computed.get(m)
+            credits.append((Month.parse(m), (periods[(cid, m)] if p is None else p).credit_minor))
         cap = cap_for_year(c, date.fromisoformat(year_start))
-        allocation = allocate_annual_cap(cap, [(Month.parse(p.month), p.credit_minor) for p in rows])
-        for p, grant in zip(rows, allocation.grants, strict=True):
-            # grants before the first changed month come out as they were: nothing is written
-            if (p.granted_minor, p.capped_minor) != (grant.granted_minor, grant.capped_minor):
-                new = p._replace(granted_minor=grant.granted_minor, capped_minor=grant.capped_minor)
-                self.periods[(cid, p.month)] = new
-                self.changes.periods.add((cid, p.month))
+        allocation = allocate_annual_cap(cap, credits)
+        for m, grant in zip(months, allocation.grants, strict=True):
+            old = periods.get((cid, m))
+            p = computed.get(m)
+            if p is None:
+                assert old is not None
+                row = PeriodRow(
+                    cid, customer, m, year_start, old.lines, old.credit_minor, grant.granted_minor, grant.capped_minor
+                )
+            else:
+                row = PeriodRow(
+                    cid, customer, m, year_start, p.lines, p.credit_minor, grant.granted_minor, grant.capped_minor
+                )
+            self._put_period(row, old)
         year = YearRow(
             cid,
-            c.customer_id,
+            customer,
             year_start,
             cap.cap_minor,
             allocation.credit_minor,
@@ -608,11 +738,6 @@ class CreditsModel:
         if self.years.get(key) != year:
             self.years[key] = year
             self.changes.years.add(key)
-
-
-def _has_downtime(lines: tuple[LineStep, ...]) -> bool:
-    """Whether any line counts downtime (a period without any stores no row)."""
-    return any(line.downtime.downtime_micros for line in lines)
 
 
 def _subscriptions(c: ContractFacts) -> list:  # type: ignore[type-arg]
