@@ -29,19 +29,18 @@ from domain.application import DateAsISO
 GENESIS = hashlib.sha256(b"sla-credits").hexdigest()
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        if set(value) == {"_type_", "_data_"}:
-            return _plain(value["_data_"])
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
+def _plain(value: dict[str, Any]) -> Any:
+    """A transcoded object ({"_type_": ..., "_data_": ...}) as its plain data; any other object as
+    it is (a hook of the JSON decoder: every object is decoded inside out, so a value is plain
+    by the time the object holding it is)."""
+    if len(value) == 2 and "_type_" in value and "_data_" in value:
+        return value["_data_"]
     return value
 
 
 def fact_json(position: int, stored: StoredEvent | Notification) -> dict[str, Any]:
     """A stored fact as plain JSON (no transcoding markers), as the feed and the chain show it."""
-    state = _plain(json.loads(stored.state.decode("utf-8")))
+    state = json.loads(stored.state.decode("utf-8"), object_hook=_plain)
     recorded_at = state.pop("timestamp", None)
     state.pop("originator_topic", None)
     return {

@@ -19,19 +19,17 @@ from domain.terms import Subscription, Terms
 
 
 def _jsonable(value: Any) -> Any:
+    """The JSON form of the values JSON has no form for (a hook of the encoder): exact decimals as
+    strings, days (and instants) in ISO 8601."""
     if isinstance(value, Decimal):
         return str(value)
     if isinstance(value, date):
         return value.isoformat()
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
+    raise TypeError(f"no JSON form for {type(value).__name__}")
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(_jsonable(value), sort_keys=True, separators=(",", ":"))
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_jsonable)
 
 
 def contract_doc(c: ContractFacts) -> dict[str, Any]:
@@ -264,16 +262,20 @@ def lines_texts(lines: tuple[LineRow, ...], written: dict[int, tuple[object, Lin
 
     `written`, kept by the caller for one write, shares the texts between periods holding the
     same tuple of lines (the model hands one tuple to every contract with the same window and
-    downtime), keyed by its identity: the entry keeps the tuple alive, so no other takes its id
-    while `written` lives. Not kept for the process: a cache living on would keep a whole
-    rebuild's rows alive, for the garbage collector to walk."""
+    downtime), and each line's texts between the tuples holding the same line, keyed by their
+    identities: an entry keeps its object alive, so no other takes its id while `written`
+    lives. Not kept for the process: a cache living on would keep a whole rebuild's rows alive,
+    for the garbage collector to walk."""
     found = written.get(id(lines))
     if found is None:
-        texts = LinesTexts(
-            "[" + ",".join(map(_line_answer_json, lines)) + "]", "[" + ",".join(map(_line_json, lines)) + "]"
-        )
-        written[id(lines)] = (lines, texts)
-        return texts
+        answers, stored = [], []
+        for line in lines:
+            texts = written.get(id(line))
+            if texts is None:
+                texts = written[id(line)] = (line, LinesTexts(_line_answer_json(line), _line_json(line)))
+            answers.append(texts[1].answer)
+            stored.append(texts[1].stored)
+        found = written[id(lines)] = (lines, LinesTexts("[" + ",".join(answers) + "]", "[" + ",".join(stored) + "]"))
     return found[1]
 
 
