@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from operator import attrgetter
+from operator import attrgetter, itemgetter
 from typing import NamedTuple
 
 from domain.calendar import (
@@ -78,6 +78,7 @@ class StoredLines(NamedTuple):
 
 
 _SERVICE_REGION = attrgetter("service", "region")
+_FIRST = itemgetter(0)
 
 
 def utc_month_index(micros: int) -> int:
@@ -653,7 +654,7 @@ class CreditsModel:
         cid = c.contract_id
         periods, changed, by_contract = self.periods, self.changes.periods, self.periods_by_contract
         touched_years: set[str] = set()
-        computed: dict[str, StoredLines] = {}  # month -> the period before the cap
+        computed: dict[str, tuple[Month, StoredLines]] = {}  # the periods before the cap, by month
         in_order = sorted(months)
         stored_periods = self._stored_periods(c, in_order)
         for month in in_order:
@@ -667,12 +668,12 @@ class CreditsModel:
                     changed.add((cid, text))
                     touched_years.add(old.year_start)
                 continue
-            computed[text] = stored
+            computed[text] = (month, stored)
             if old is None or terms_changed or (old.year_start, old.credit_minor) != (stored[0], stored[2]):
                 touched_years.add(stored.year_start)
                 if old is not None:
                     touched_years.add(old.year_start)
-        for text, stored in computed.items():
+        for text, (_, stored) in computed.items():
             if stored.year_start not in touched_years:
                 # its year keeps its credits, so its grants: only the lines may have changed
                 old = periods[(cid, text)]
@@ -686,45 +687,38 @@ class CreditsModel:
             self.periods_by_contract[row.contract_id].add(row.month)
             self.changes.periods.add((row.contract_id, row.month))
 
-    def _allocate(self, c: ContractFacts, year_start: str, computed: dict[str, StoredLines] | None = None) -> None:
+    def _allocate(
+        self, c: ContractFacts, year_start: str, computed: dict[str, tuple[Month, StoredLines]] | None = None
+    ) -> None:
         """Grant the contract year in month order, with the periods just `computed` (by month) in
         place of those stored; only rows that change are written (the grants before the first
         changed month come out as they were)."""
         cid, customer, periods = c.contract_id, c.customer_id, self.periods
         computed = computed or {}
-        months = sorted(
-            {
-                m
-                for m in self.periods_by_contract.get(cid, ())
-                if m not in computed and periods[(cid, m)].year_start == year_start
-            }
-            | {m for m, p in computed.items() if p.year_start == year_start}
-        )
+        entries: list[tuple[Month, str, PeriodRow | StoredLines]] = [
+            (Month.parse(m), m, p)
+            for m in self.periods_by_contract.get(cid, ())
+            if m not in computed and (p := periods[(cid, m)]).year_start == year_start
+        ]
+        entries += [(month, m, p) for m, (month, p) in computed.items() if p.year_start == year_start]
+        entries.sort(key=_FIRST)
         key = (cid, year_start)
-        if not months:
+        if not entries:
             if key in self.years:
                 del self.years[key]
                 self.changes.years.add(key)
             return
-        credits: list[tuple[Month, int]] = []
-        for m in months:
-            p = computed.get(m)
-            credits.append((Month.parse(m), (periods[(cid, m)] if p is None else p).credit_minor))
         cap = cap_for_year(c, date.fromisoformat(year_start))
-        allocation = allocate_annual_cap(cap, credits)
-        for m, grant in zip(months, allocation.grants, strict=True):
-            old = periods.get((cid, m))
-            p = computed.get(m)
-            if p is None:
-                assert old is not None
-                row = PeriodRow(
-                    cid, customer, m, year_start, old.lines, old.credit_minor, grant.granted_minor, grant.capped_minor
-                )
-            else:
-                row = PeriodRow(
-                    cid, customer, m, year_start, p.lines, p.credit_minor, grant.granted_minor, grant.capped_minor
-                )
-            self._put_period(row, old)
+        allocation = allocate_annual_cap(cap, [(month, p.credit_minor) for month, _, p in entries])
+        by_contract, changed = self.periods_by_contract[cid], self.changes.periods
+        for (_, m, p), grant in zip(entries, allocation.grants, strict=True):
+            row = PeriodRow(
+                cid, customer, m, year_start, p.lines, p.credit_minor, grant.granted_minor, grant.capped_minor
+            )
+            if row != periods.get((cid, m)):
+                periods[(cid, m)] = row
+                by_contract.add(m)
+                changed.add((cid, m))
         year = YearRow(
             cid,
             customer,

@@ -108,6 +108,9 @@ def rebuild(url: str) -> int:
                 if recorded.get(position, link) != link:
                     raise LogAlteredError(position)
             view.replace_all(memory.model, upto or None)
+            # freed here, by reference counting: once the collector runs again, its first pass
+            # would otherwise walk the whole replayed model
+            del memory
         return upto
     finally:
         app.close()
