@@ -52,3 +52,34 @@ def test_a_line_is_shared_only_between_months_of_the_same_length() -> None:
     assert utc_line.measured_seconds == london_line.measured_seconds == "950400"  # 11 days
     assert (utc_line.month_seconds, london_line.month_seconds) == ("2678400", "2674800")
     assert (utc_line.fee_minor, london_line.fee_minor) == (35484, 35532)  # 100000 * 11 days / the month
+
+
+def test_a_line_whose_candidates_name_customers_is_each_customers_own() -> None:
+    """The model keeps one stored line per key (pricing, window, month's length), and adds the
+    customer to the key when a candidate incident of the pair names customers or excludes one.
+    Four contracts alike but for their customer: X (1 h) reaches all but c (excluded), Y (2 h)
+    names b alone. In February, nothing names a customer: a and d share one line object."""
+    s = Scenario(memory_store().app)
+    for n, customer in enumerate("abcd", start=1):
+        s.contract(f"c{n}", customer)
+    x = s.incident(utc(2025, 3, 3, 1), utc(2025, 3, 3, 2))  # X
+    s.incident(utc(2025, 3, 4, 1), utc(2025, 3, 4, 3), customers=["b"])  # Y
+    s.app.exclude_customer(incident_id=x, request_id="r", customer_id="c", reason="customer_caused")
+    s.incident(utc(2025, 2, 3, 1), utc(2025, 2, 3, 2))
+    model = replay(s.app).model
+    march = {c: model.periods.get((c, "2025-03")) for c in ("c1", "c2", "c3", "c4")}
+    assert march["c3"] is None  # excluded from X, not named by Y: no downtime, no row
+    assert [march[c].lines[0].downtime_seconds for c in ("c1", "c2", "c4")] == ["3600", "10800", "3600"]  # type: ignore[union-attr]
+    # each customer's lines are computed for it, whichever contract came first (asked in turn,
+    # from a model whose memo is fresh, in two orders)
+    for order in (("c1", "c2", "c3", "c4"), ("c4", "c3", "c2", "c1")):
+        model._forget()
+        found = {c: model.stored_lines(model.contracts[c], Month(2025, 3)) for c in order}
+        assert found["c3"] is None
+        assert {c: found[c].lines[0].downtime_seconds for c in ("c1", "c2", "c4")} == {  # type: ignore[union-attr]
+            "c1": "3600",
+            "c2": "10800",
+            "c4": "3600",
+        }
+    february = [model.periods[(c, "2025-02")].lines[0] for c in ("c1", "c4")]
+    assert february[0] is february[1]  # shared: one line for every contract with its key
