@@ -66,7 +66,12 @@ FOREVER = to_micros(datetime(9999, 1, 1, tzinfo=UTC))
 Candidates = tuple[list[IncidentFacts], list[MaintenanceFacts]]
 
 
-_PERSONAL = (None, 0, False)  # a line's key without the customer, when its lines depend on the customer
+class Plan(NamedTuple):
+    """A contract's subscriptions and terms in effect, each subscription with its pricing key."""
+
+    subscriptions: tuple[Subscription, ...]
+    terms: Terms
+    priced: tuple[tuple[Subscription, int], ...]
 
 
 class StoredLines(NamedTuple):
@@ -227,6 +232,8 @@ class CreditsModel:
         self._candidates_memo: dict[tuple[object, ...], Candidates] = {}
         self._pair_memo: dict[tuple[str, str, Window], tuple[Candidates, bool]] = {}
         self._lines_memo: dict[tuple[object, ...], tuple[LineRow, int, bool]] = {}
+        self._personal_keys: set[tuple[object, ...]] = set()  # line keys that need the customer too
+        self._plans: dict[tuple[int, int], Plan] = {}
 
     def _forget(self) -> None:
         """The facts change: nothing computed from the earlier ones may be reused."""
@@ -234,6 +241,8 @@ class CreditsModel:
         self._candidates_memo = {}
         self._pair_memo = {}
         self._lines_memo = {}
+        self._personal_keys = set()
+        self._plans = {}
 
     # -- look-ups shared with the queries --------------------------------------------------
 
@@ -476,9 +485,9 @@ class CreditsModel:
         memo, cache = self._memo, self._lines_memo
         customer, timezone, starts_on, ends_on, tz = c.customer_id, c.timezone, c.starts_on, c.ends_on, c.tz
         versions = c.versions
-        fixed = None  # the plan of a contract never amended, in effect from its first day
+        fixed: Plan | None = None  # the plan of a contract never amended, in effect from its first day
         if len(versions) == 1 and versions[0].effective_from <= starts_on:
-            fixed = self._plan(versions[0].subscriptions, versions[0].terms)  # type: ignore[arg-type]
+            fixed = self._plan(versions[0].subscriptions, versions[0].terms)
         for month in months:
             windows = period_windows(month, timezone, starts_on, ends_on)
             if windows is None:
@@ -492,13 +501,13 @@ class CreditsModel:
             if plan is None:
                 effect = in_effect(c, local_date(window.start, tz))
                 plan = self._plan(effect.subscriptions, effect.terms)
-            terms = plan[1]
+            terms = plan.terms
             month_micros = whole.end - whole.start
             rows: list[LineRow] = []
             credit, counts = 0, False
-            for sub, pricing in plan[2]:
+            for sub, pricing in plan.priced:
                 found = cache.get((pricing, window, month_micros))
-                if found is None or found is _PERSONAL:
+                if found is None:
                     found = self._line_of(sub, customer, terms, pricing, window, whole)
                 rows.append(found[0])
                 credit += found[1]
@@ -519,10 +528,10 @@ class CreditsModel:
     ) -> tuple[LineRow, int, bool]:
         """A stored line (its row, its credit, whether it counts downtime), worked out once per key:
         (pricing, window, month's length), and the customer too when a candidate of its pair names
-        customers (the key without it then holds `_PERSONAL`)."""
+        customers (that key is then in `_personal_keys`)."""
         cache, month_micros = self._lines_memo, whole.end - whole.start
         key: tuple[object, ...] = (pricing, window, month_micros)
-        if cache.get(key) is _PERSONAL:
+        if key in self._personal_keys:
             key = (pricing, window, month_micros, customer)
             found = cache.get(key)
             if found is not None:
@@ -531,19 +540,20 @@ class CreditsModel:
         line = credit_line(sub, customer, terms, window, whole, *candidates, FOREVER, self._memo)
         found = (LineRow.of(line), line.credit_minor, line.downtime.downtime_micros != 0)
         if personal:
-            cache[(pricing, window, month_micros)] = _PERSONAL
+            self._personal_keys.add(key)
             key = (pricing, window, month_micros, customer)
         cache[key] = found
         return found
 
-    def _plan(self, subscriptions: tuple[Subscription, ...], terms: Terms) -> tuple[object, ...]:
+    def _plan(self, subscriptions: tuple[Subscription, ...] | None, terms: Terms | None) -> Plan:
         """The subscriptions in the order a period lists its lines (by service, then region: the
         order `line_rows` sorts into, stable), each with the values its priced line is keyed by
         (one object per distinct value, kept alive by the memo)."""
-        memo = self._memo
-        plan = memo.get(("plan", id(subscriptions), id(terms)))
+        memo, plans = self._memo, self._plans
+        plan = plans.get((id(subscriptions), id(terms)))
         if plan is not None:
             return plan
+        assert subscriptions is not None and terms is not None, "a version in effect sets both"
         priced = []
         for sub in sorted(subscriptions, key=_SERVICE_REGION):
             value = (
@@ -555,7 +565,8 @@ class CreditsModel:
                 terms.maintenance_notice_hours,
             )
             priced.append((sub, id(memo.setdefault(("stored pricing", *value), (value,)))))
-        plan = memo[("plan", id(subscriptions), id(terms))] = (subscriptions, terms, tuple(priced))
+        # the plan keeps its subscriptions and terms alive, so no other takes their ids while it lives
+        plan = plans[(id(subscriptions), id(terms))] = Plan(subscriptions, terms, tuple(priced))
         return plan
 
     def _pair_facts(self, service: str, region: str, window: Window) -> tuple[Candidates, bool]:
@@ -696,11 +707,11 @@ class CreditsModel:
         cid, customer, periods = c.contract_id, c.customer_id, self.periods
         computed = computed or {}
         entries: list[tuple[Month, str, PeriodRow | StoredLines]] = [
-            (Month.parse(m), m, p)
+            (Month.parse(m), m, stored_row)
             for m in self.periods_by_contract.get(cid, ())
-            if m not in computed and (p := periods[(cid, m)]).year_start == year_start
+            if m not in computed and (stored_row := periods[(cid, m)]).year_start == year_start
         ]
-        entries += [(month, m, p) for m, (month, p) in computed.items() if p.year_start == year_start]
+        entries += [(month, m, new) for m, (month, new) in computed.items() if new.year_start == year_start]
         entries.sort(key=_FIRST)
         key = (cid, year_start)
         if not entries:

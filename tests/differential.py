@@ -241,9 +241,7 @@ class LiveVersusReplay(RuleBasedStateMachine):
             max_size=3,
         ),
         opened=st.lists(
-            st.tuples(
-                st.sampled_from(SERVICES), regions, st.sampled_from(("outage", "degraded")), instants, durations
-            ),
+            st.tuples(st.sampled_from(SERVICES), regions, st.sampled_from(("outage", "degraded")), instants, durations),
             min_size=1,
             max_size=4,
         ),
