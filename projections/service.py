@@ -343,6 +343,15 @@ class CreditsService:
             reader, now = self.reader_at(None)
         else:
             as_of = self._past(as_of)
+            head = self.app.recorder.max_notification_id() or 0
+            with self.view.reading():
+                covered = self.view.covered_in_reading()
+                if head and covered >= head and self.position_known_at(as_of) == covered:
+                    # every fact the views hold was known at `as_of`, and every fact recorded by
+                    # then is in them (the log's head was read first; a fact recorded since came
+                    # after `as_of`): they are the replay of the prefix known at `as_of`, so the
+                    # report reads them, with `as_of` as "now"
+                    return claims_report(self.reader, first, last, to_micros(as_of), as_of)
             reader, now = ModelReader(self.world_at(as_of, (first, last))), to_micros(as_of)
         with self.view.reading():
             return claims_report(reader, first, last, now, as_of)

@@ -133,7 +133,9 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
     catch_up(service.app, service.view)
     replays = _count_replays(monkeypatch)
     recorded = [int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts ORDER BY position")]
-    instants = [from_micros(recorded[k]) for k in (5, len(recorded) // 2, len(recorded) - 1)]
+    # instants before the last fact (at or after it, the views are read: the next test)
+    assert recorded[-2] < recorded[-1]
+    instants = [from_micros(recorded[k]) for k in (5, len(recorded) // 2, len(recorded) - 2)]
     first_range = (Month(2025, 2), Month(2025, 4))
     # (range, the report the kept model is made for after it: None, every period)
     asked = [(first_range, first_range), ((Month(2025, 3), Month(2025, 3)), first_range)]
@@ -161,7 +163,7 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
     )
     now = datetime.now(UTC)
     latest = service.claims_report(Month(2025, 1), Month(2025, 6), now)
-    assert len(replays) == len(instants) + 1
+    assert len(replays) == len(instants)  # every fact known now: read from the views
 
     def filed_by_a(report: dict[str, Any]) -> int:
         return next(r["claims_filed"] for r in report["customers"] if r["customer_id"] == "a")
@@ -178,7 +180,7 @@ def test_reports_as_of_one_instant_share_one_replay_and_equal_their_own(
     fresh = replay(service.app, known_at=at).model
     assert 0 < len(report_model.periods) < len(fresh.periods)  # the report's own held January's
     assert (page_model.periods, page_model.years) == (fresh.periods, fresh.years)
-    assert len(replays) == len(instants) + 2
+    assert len(replays) == len(instants) + 1
     service.close()
 
 
@@ -219,7 +221,7 @@ def test_a_kept_model_keeps_no_other_requests_garbage(store_url: str) -> None:
             garbage.itself = garbage  # type: ignore[attr-defined]
             left.append(weakref.ref(garbage))
         del garbage
-        service.claims_report(Month(2025, 1), Month(2025, 6), datetime.now(UTC))
+        service.claims_report(Month(2025, 1), Month(2025, 6), _before_the_last_fact(service))
     finally:
         if was_enabled:
             gc.enable()
@@ -237,7 +239,7 @@ def test_the_shared_replay_is_forgotten_when_nobody_asks_for_it(
     _world(service, 5)
     catch_up(service.app, service.view)
     replays = _count_replays(monkeypatch)
-    at = datetime.now(UTC)
+    at = _before_the_last_fact(service)
     first = service.claims_report(Month(2025, 1), Month(2025, 6), at)
     deadline = time.monotonic() + 30
     while service._world is not None and time.monotonic() < deadline:  # the condition, not a duration
@@ -246,6 +248,13 @@ def test_the_shared_replay_is_forgotten_when_nobody_asks_for_it(
     assert service.claims_report(Month(2025, 1), Month(2025, 6), at) == first
     assert len(replays) == 2
     service.close()
+
+
+def _before_the_last_fact(service: CreditsService) -> datetime:
+    """An instant at which a fact was not known yet: a report as of it is a replay (kept)."""
+    recorded = [int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts ORDER BY position")]
+    assert recorded[len(recorded) // 2] < recorded[-1]
+    return from_micros(recorded[len(recorded) // 2])
 
 
 def _count_replays(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
@@ -261,3 +270,53 @@ def _count_replays(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
     monkeypatch.setattr(service_module, "replay", counted)
     return replays
+
+
+def test_a_report_as_of_an_instant_after_every_fact_is_read_from_the_views(
+    store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At an instant at or after the last fact's recording, while the views cover the whole log,
+    the views are the replay of the prefix known then: the report reads them (no replay, nothing
+    kept), with the instant as "now" (unresolved incidents last until it), and equals its own."""
+    service = CreditsService(store_url)
+    _world(service, 5)
+    catch_up(service.app, service.view)
+    assert service.view.select("SELECT 1 FROM v_incidents WHERE ended_at IS NULL")  # "now" matters
+    replays = _count_replays(monkeypatch)
+    last = max(int(r["recorded_at"]) for r in service.view.select("SELECT recorded_at FROM v_facts"))
+    now = datetime.now(UTC)
+    instants = [from_micros(last), from_micros(last) + (now - from_micros(last)) / 2, now]
+    for at in instants:
+        for first, last_month in ((Month(2025, 2), Month(2025, 4)), (Month(2025, 1), Month(2025, 6))):
+            read = service.claims_report(first, last_month, at)
+            own = claims_report(
+                ModelReader(replay(service.app, known_at=at).model), first, last_month, to_micros(at), at
+            )
+            assert read == own, (at, first, last_month)
+    assert replays == [] and service._world is None
+
+    # a fact recorded after the instant: the views hold it, so the report is a replay again
+    service.app.file_claim(claim_id="after", customer_id="a", month="2025-02", channel="email", message="")
+    catch_up(service.app, service.view)
+    read = service.claims_report(Month(2025, 1), Month(2025, 6), instants[0])
+    assert len(replays) == 1
+    assert read == claims_report(
+        ModelReader(replay(service.app, known_at=instants[0]).model),
+        Month(2025, 1),
+        Month(2025, 6),
+        to_micros(instants[0]),
+        instants[0],
+    )
+
+    # a fact recorded before the instant that the views do not hold yet: a replay, which has it
+    service.app.file_claim(claim_id="unseen", customer_id="a", month="2025-02", channel="email", message="")
+    at = datetime.now(UTC)
+    assert (service.position() or 0) < (service.app.recorder.max_notification_id() or 0)  # behind
+    read = service.claims_report(Month(2025, 1), Month(2025, 6), at)
+    assert len(replays) == 2
+    assert read == claims_report(
+        ModelReader(replay(service.app, known_at=at).model), Month(2025, 1), Month(2025, 6), to_micros(at), at
+    )
+    filed = {r["customer_id"]: r["claims_filed"] for r in read["customers"]}
+    assert filed["a"] == 1 + {r["customer_id"]: r["claims_filed"] for r in own["customers"]}["a"] + 1
+    service.close()
