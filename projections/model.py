@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from operator import attrgetter, itemgetter
+from operator import itemgetter
 from typing import NamedTuple
 
 from domain.calendar import (
@@ -47,6 +47,7 @@ from domain.downtime import IncidentFacts, MaintenanceFacts
 from domain.terms import Subscription, Terms
 from projections.audit import GENESIS
 from projections.records import (
+    BY_SERVICE_REGION,
     ClaimRow,
     FactRow,
     LineRow,
@@ -82,7 +83,6 @@ class StoredLines(NamedTuple):
     credit_minor: int
 
 
-_SERVICE_REGION = attrgetter("service", "region")
 _FIRST = itemgetter(0)
 
 
@@ -555,7 +555,7 @@ class CreditsModel:
             return plan
         assert subscriptions is not None and terms is not None, "a version in effect sets both"
         priced = []
-        for sub in sorted(subscriptions, key=_SERVICE_REGION):
+        for sub in sorted(subscriptions, key=BY_SERVICE_REGION):
             value = (
                 sub.service,
                 sub.region,
@@ -693,6 +693,7 @@ class CreditsModel:
             self._allocate(c, year_start, computed)
 
     def _put_period(self, row: PeriodRow, old: PeriodRow | None) -> None:
+        """Store the period's row, noted as changed, unless it is the same as the stored one."""
         if row != old:
             self.periods[(row.contract_id, row.month)] = row
             self.periods_by_contract[row.contract_id].add(row.month)
@@ -721,15 +722,11 @@ class CreditsModel:
             return
         cap = cap_for_year(c, date.fromisoformat(year_start))
         allocation = allocate_annual_cap(cap, [(month, p.credit_minor) for month, _, p in entries])
-        by_contract, changed = self.periods_by_contract[cid], self.changes.periods
         for (_, m, p), grant in zip(entries, allocation.grants, strict=True):
             row = PeriodRow(
                 cid, customer, m, year_start, p.lines, p.credit_minor, grant.granted_minor, grant.capped_minor
             )
-            if row != periods.get((cid, m)):
-                periods[(cid, m)] = row
-                by_contract.add(m)
-                changed.add((cid, m))
+            self._put_period(row, periods.get((cid, m)))
         year = YearRow(
             cid,
             customer,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -297,14 +297,14 @@ def seconds_text(micros: int | Decimal) -> str:
     return plain_decimal(exact_seconds(micros))
 
 
-def line_rows(lines: tuple[LineStep, ...], row_of: Callable[[LineStep], LineRow] | None = None) -> tuple[LineRow, ...]:
-    """A period's lines in the one order every answer lists them: by service, then region
-    (`row_of`: how a line becomes its row, `LineRow.of` or a memo of it)."""
-    rows = map(row_of or LineRow.of, lines)
-    return tuple(sorted(rows, key=_SERVICE_REGION))
+# the one order every answer lists a period's lines in: by service, then region (of a line's row,
+# or of a subscription: the stored periods list their subscriptions' lines in it, projections/model.py)
+BY_SERVICE_REGION = attrgetter("service", "region")
 
 
-_SERVICE_REGION = attrgetter("service", "region")
+def line_rows(lines: tuple[LineStep, ...]) -> tuple[LineRow, ...]:
+    """A period's lines as rows, in the order every answer lists them (`BY_SERVICE_REGION`)."""
+    return tuple(sorted(map(LineRow.of, lines), key=BY_SERVICE_REGION))
 
 
 class PeriodRow(NamedTuple):
