@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
@@ -41,6 +43,7 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
         if not path:
             raise ValueError("SLACREDITS_DATABASE_URL: a SQLite URL needs a file path, sqlite:///path/file.db")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
+        _in_wal_mode(path)
         return {
             "PERSISTENCE_MODULE": "eventsourcing.sqlite",
             "SQLITE_DBNAME": path,
@@ -73,6 +76,28 @@ def store_env(url: str, pool_size: int = 5) -> dict[str, str]:
             env["POSTGRES_SCHEMA"] = query["schema"][0]
         return env
     raise ValueError(f"SLACREDITS_DATABASE_URL: unsupported scheme {parsed.scheme!r} (use sqlite:/// or postgresql://)")
+
+
+def _in_wal_mode(path: str, attempts: int = 100) -> None:
+    """Put the SQLite file in WAL mode before the library opens it. The library switches each new
+    file itself, but two processes (or threads) opening a new file at once race: the switch needs
+    the file to itself, and SQLite refuses it at once ("database is locked") instead of waiting
+    for the other. WAL mode is kept in the file, so the switch is made once, retried here."""
+    if path == ":memory:" or path.startswith("file::memory:"):
+        return
+    for attempt in range(attempts):
+        try:
+            with closing(sqlite3.connect(path, timeout=1, isolation_level=None)) as db:
+                mode = db.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    mode = db.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            if str(mode).lower() == "wal":
+                return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+        time.sleep(0.05 * min(attempt + 1, 10))
+    raise PersistenceError(f"{path}: could not be put in WAL mode (another process holds it)")
 
 
 def new_application(env: dict[str, str]) -> CreditsApplication:
