@@ -45,7 +45,7 @@ from projections.queries import (
     matching_customers,
     unbilled_periods,
 )
-from projections.service import MAX_MONTHS, CreditsService, month_range
+from projections.service import MAX_MONTHS, CreditsService, month_range, one_month
 from projections.verification import notifications, verify
 
 HERE = FilePath(__file__).parent
@@ -438,7 +438,7 @@ def _timeline(period: dict[str, Any]) -> dict[str, Any]:
 def explanation(request: Request, customer_id: str, month: str) -> HTMLResponse:
     p = page(request)
     p.allow(CREDITS, "read credits")
-    m = Month.parse(month)
+    m = one_month(month)
     reader, now = p.reader(customer_id, explained=m)
     with p.service.view.reading():
         doc = explain_month(reader, customer_id, m, now)

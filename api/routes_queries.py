@@ -32,7 +32,7 @@ from projections.queries import (
     matching_customers,
 )
 from projections.readers import Reader
-from projections.service import CreditsService, month_range
+from projections.service import CreditsService, month_range, one_month
 
 log = logging.getLogger("sla_credits.api")
 credits = APIRouter(prefix="/v1/customers", tags=["credits"])
@@ -187,7 +187,7 @@ def get_explanation(
     format: Annotated[Literal["json", "text"] | None, Query(description="text: readable words")] = None,
 ) -> Any:
     """Every step of the rules for the month: incidents counted or not and why, tier, pro-rating, cap."""
-    m = Month.parse(month, "month")
+    m = one_month(month, "month")
     when = read_at(service, settings, as_of)
     reader, now = service.reader_at(when, customer_id, explained=m)
     with service.view.reading():

@@ -41,6 +41,13 @@ class ProjectionBehindError(Exception):
     """The read model did not reach the caller's write in time (the projection is down or slow)."""
 
 
+def one_month(text: str, field: str = "month") -> Month:
+    """A month asked about alone (an explanation): within the months any fact can reach."""
+    m = Month.parse(text, field)
+    check_month(m.year, m.month, field)
+    return m
+
+
 def month_range(first: str, last: str) -> tuple[Month, Month]:
     a = Month.parse(first, "from")
     b = Month.parse(last, "to")
@@ -310,6 +317,7 @@ class CreditsService:
         """Issue the month's billing run at `now` (default: the current instant): the month's
         credits and the adjustments of earlier issued periods. Answers the run and the log
         position of its fact."""
+        check_month(month.year, month.month, "month")
         now = now or datetime.now(UTC)
         with self.view.reading():
             figures = run_figures(self.reader, month, to_micros(now), set(self.app.issued_periods()))

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -36,3 +37,21 @@ def api_settings(store_url: str, **changes: object) -> Settings:
 def client(store_url: str) -> Iterator[TestClient]:
     with TestClient(create_app(api_settings(store_url)), raise_server_exceptions=False) as c:
         yield c
+
+
+class Cases:
+    """Many cases on one store, in one test (a store per case costs a second or two each): every
+    case runs, and `check` fails naming each case that failed, with its reason."""
+
+    def __init__(self) -> None:
+        self.failed: list[str] = []
+
+    @contextmanager
+    def case(self, name: str) -> Iterator[None]:
+        try:
+            yield
+        except AssertionError as e:
+            self.failed.append(f"{name}: {e}")
+
+    def check(self) -> None:
+        assert not self.failed, "\n".join(self.failed)

@@ -16,7 +16,7 @@ import pytest
 from tests.api.scenario import contract, incident
 from tests.e2e.processes import Projection, Server, headers, verified, wait_until
 
-ROUNDS = 10  # each round kills the projection at a random moment of a running ingest
+ROUNDS = 6  # each round kills the projection at a random moment of a running ingest
 
 
 class Ingest:
@@ -72,7 +72,7 @@ def _contracts(server: Server, n: int = 6) -> None:
             assert http.post("/v1/contracts", json=body).status_code == 201
 
 
-def test_the_projection_killed_10_times_during_ingest_equals_a_fresh_replay_each_time(
+def test_the_projection_killed_again_and_again_during_ingest_equals_a_fresh_replay_each_time(
     store_url: str, tmp_path: Path
 ) -> None:
     server = Server(store_url, tmp_path / "server.log", workers=1, own_projection=False, read_wait_seconds="60")
