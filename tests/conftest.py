@@ -72,3 +72,21 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     yield from fresh_postgres_database()
+
+
+# The longest tests first (the harness, schemathesis, real processes killed again and again):
+# `make test` shares the tests between two workers in file order, each stealing from the other's
+# end once its own are done, so a long test met last kept one worker busy alone for a minute.
+LONGEST = (
+    "test_live_equals_replay.py",
+    "test_schemathesis.py",
+    "test_load_and_metrics.py",
+    "test_faults.py",
+    "test_crash.py",
+    "test_event_export.py",
+    "test_ledger_properties.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    items.sort(key=lambda item: not any(name in item.nodeid for name in LONGEST))  # stable: the rest keep their order
