@@ -56,7 +56,7 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 
 
 @schema.parametrize()
-@settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_error_and_responses_match_the_schema(case: schemathesis.Case) -> None:
     # Whether the API accepts or refuses generated bodies is a rules question (ids that must
     # exist, months that must be real): the contract checked here is no 500, and every answer

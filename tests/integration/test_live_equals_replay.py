@@ -42,4 +42,4 @@ def test_live_views_on_postgres_equal_a_replay_after_every_step() -> None:
         class OnPostgres(LiveVersusReplay):
             make_store = staticmethod(make)
 
-        run_state_machine_as_test(OnPostgres, settings=settings(SETTINGS, max_examples=10))
+        run_state_machine_as_test(OnPostgres, settings=settings(SETTINGS, max_examples=8))
