@@ -42,17 +42,15 @@ class ProjectionBehindError(Exception):
 
 
 def one_month(text: str, field: str = "month") -> Month:
-    """A month asked about alone (an explanation): within the months any fact can reach."""
+    """A month asked about (an explanation, either end of a range): within the months any fact
+    can reach."""
     m = Month.parse(text, field)
     check_month(m.year, m.month, field)
     return m
 
 
 def month_range(first: str, last: str) -> tuple[Month, Month]:
-    a = Month.parse(first, "from")
-    b = Month.parse(last, "to")
-    check_month(a.year, a.month, "from")
-    check_month(b.year, b.month, "to")
+    a, b = one_month(first, "from"), one_month(last, "to")
     if a > b:
         raise InvalidValueError("from", "must not be after to")
     if (b.year - a.year) * 12 + b.month - a.month + 1 > MAX_MONTHS:

@@ -81,6 +81,14 @@ def test_a_customer_id_with_a_nul_byte_is_unknown_not_a_database_failure(signed_
     cases.check()
 
 
+def test_a_month_no_fact_can_reach_is_refused_on_the_console(signed_in: TestClient) -> None:
+    """Found by the run above on PostgreSQL: the period page of 9999-12 worked out year 10000 (a 500)."""
+    for month in ("9999-12", "1969-12", "2100-01"):
+        r = signed_in.get(f"/ui/customers/acme/periods/{month}", follow_redirects=False)
+        assert r.status_code == 422, (month, r.status_code, r.text[:300])
+        assert "month" in r.text
+
+
 NUL_ID_PATHS = [
     "/v1/contracts/a%00b",
     "/v1/incidents/a%00b",
