@@ -14,7 +14,7 @@ import json
 import threading
 from bisect import bisect_right
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from eventsourcing.persistence import StoredEvent, Tracking
 
 from domain.application import APPLICATION_NAME
 from domain.calendar import DAY, Month, Window, to_micros
+from domain.credit import ContractFacts
 from domain.downtime import IncidentFacts, MaintenanceFacts, of_any_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.heap import collector_paused, keep_out_of_collections
@@ -90,6 +91,42 @@ def _customer_model_at(
         reaches = of_any_pair(pairs)
         states = [state for state in states if _overlaps(state, around) or reaches(state)]
     return _replayed(events, states, contracts)
+
+
+def world_model_at(
+    view: SQLCreditsView,
+    mapper: Any,
+    prefix: int,
+    known_at: datetime,
+    computes: Callable[[ContractFacts, Month], bool] | None = None,
+) -> CreditsModel:
+    """Every customer's read model as known at `known_at`, whose longest known prefix of the log
+    ends at `prefix` (CreditsService.position_known_at): every customer's and the ledger's facts
+    of the prefix replayed through the projection's own code, with the incidents and maintenance
+    windows as they stood at its end (the states the projection filed with their last facts
+    then, from the mirror of their streams) instead of replaying each of their facts. With
+    `computes`, only the periods it keeps are computed (a model for one claims report).
+
+    The same model as a replay of the prefix (`runner.replay`), for the reasons a customer's
+    model is (decision 21), for every customer at once: every period is computed once, at the
+    end, from the final facts; a contract's, a claim's and the ledger's facts refer to no
+    incident or window; and a webhook's reaches no figure. tests/differential.py compares it,
+    whole and for the claims report, with a replay after every step of random histories. The
+    facts decoded and the states parsed are those the customers' answers keep (`_facts`,
+    `_states`): a second model at another instant decodes only what the first did not."""
+    with collector_paused():  # a model of plain values (projections/heap.py)
+        events = dict(_facts(view, mapper, "scope IN ('customer', 'ledger') AND position <= ?", (prefix,)))
+        streams = _caches(view).streams
+        with streams.lock:
+            mirrored = streams.refresh(view, to_micros(known_at))
+            assert mirrored >= prefix, f"the mirror ends at {mirrored}, before the prefix {prefix}"
+            filed = []
+            for stream, positions in streams.positions.items():
+                i = bisect_right(positions, prefix)
+                if i:
+                    filed.append((positions[i - 1], stream))
+        filed.sort()
+        return _replayed(events, _states(view, filed), computes=computes)
 
 
 def _around(month: Month) -> Window:
@@ -358,15 +395,17 @@ def _replayed(
     events: dict[int, Any],
     states: Sequence[IncidentFacts | MaintenanceFacts] | CreditsModel = (),
     contracts: set[str] | None = None,
+    computes: Callable[[ContractFacts, Month], bool] | None = None,
 ) -> CreditsModel:
     """These facts, in log order, through the projection's own code, into a model in memory,
     with these incidents and maintenance windows as they stand (or those of a model of every
     service's, shared: `_shared_at`), and the ledger of `contracts` only (when given: one
     customer's); every period is computed once, at the end, from the final facts (as a full
-    replay does)."""
+    replay does); with `computes`, only those it keeps (CreditsModel.computes)."""
     memory = MemoryCreditsView()
     model = memory.model
     model.record_log = False
+    model.computes = computes
     model.contracts_kept = contracts  # the ledger's entries of these contracts alone (None: all)
     model.deferred = True  # every fact only notes what it reaches; `flush` computes
     beyond = max(events, default=0) + 1

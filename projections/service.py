@@ -21,7 +21,7 @@ from projections.answer_reads import (
     answer_statement,
     read_answer,
 )
-from projections.as_of import customer_model_at, ledger_model_at
+from projections.as_of import customer_model_at, ledger_model_at, world_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
 from projections.heap import collector_paused, keep_out_of_collections
@@ -229,6 +229,8 @@ class CreditsService:
         """Every customer's read model as known at `as_of`: a replay of the longest prefix of the
         log whose facts were all recorded by then (what every page or report as of an instant
         that needs every customer reads: the claims report, the customers and incidents lists).
+        While the views cover the log, the replay is of the facts they filed: the customers' and
+        the ledger's, with the incidents and windows as they stood then (as_of.world_model_at).
         With `report` (its first and last month), only the periods the claims report for those
         months reads are computed (queries.claims_periods): a model for that report alone.
 
@@ -253,7 +255,7 @@ class CreditsService:
             if kept is None or kept[0] != upto:
                 model = CreditsModel()
                 if upto:
-                    model = replay(self.app, upto=upto, figures_only=True, computes=computes).model
+                    model = world_model_at(self.view, self.app.mapper, upto, as_of, computes=computes)
                 kept = (upto, report if upto else None, model)
             elif not _serves(kept[1], report):
                 with collector_paused():  # as a replay's model is made (projections/heap.py)

@@ -36,7 +36,7 @@ from domain.credit import compute_period
 from domain.errors import DomainError
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.answer_reads import read_answer
-from projections.as_of import customer_model_at
+from projections.as_of import customer_model_at, world_model_at
 from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
 from projections.explanation import explain_month
@@ -175,6 +175,12 @@ def model_rows(model: CreditsModel) -> dict[str, Any]:
         "runs": model.runs,
         "chain_head": model.chain_head,
     }
+
+
+def _world_of(model: CreditsModel) -> dict[str, Any]:
+    """What a model as of an instant holds (`model_rows` but the hash chain, which a model that is
+    only read leaves out)."""
+    return {name: rows for name, rows in model_rows(model).items() if name != "chain_head"}
 
 
 def first_difference(live: dict[str, Any], fresh: dict[str, Any]) -> str:
@@ -671,6 +677,14 @@ class LiveVersusReplay(RuleBasedStateMachine):
             whole = replay(self.app, known_at=at).model
             full = ModelReader(whole)
             now = to_micros(at)
+            # every customer's model from the facts the views filed (the service's, for the pages
+            # and reports as of an instant that read every customer), whole and for the claims
+            # report: the same as the replay of the log known then
+            prefix = int(
+                self.view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (now,))[0]["p"] or 0
+            )
+            world, expected_world = _world_of(world_model_at(self.view, self.app.mapper, prefix, at)), _world_of(whole)
+            assert world == expected_world, f"as of {at}: {first_difference(world, expected_world)}"
             # the claims report as of the instant from a replay of the periods it reads
             # (decision 23), and that model widened (what another request at the instant reads)
             for first, last in ((Month(2025, 1), Month(2025, 12)), (Month(2025, 2), Month(2025, 2))):
@@ -679,6 +693,13 @@ class LiveVersusReplay(RuleBasedStateMachine):
                 assert got_report == claims_report(full, first, last, now, at), f"claims {first}..{last} as of {at}"
                 wide = model.widened()
                 assert (wide.periods, wide.years) == (whole.periods, whole.years), f"widened as of {at}"
+                filed = world_model_at(self.view, self.app.mapper, prefix, at, claims_periods(first, last))
+                assert claims_report(ModelReader(filed), first, last, now, at) == got_report, (
+                    f"claims {first}..{last} as of {at}, from the filed facts"
+                )
+                assert (filed.periods, filed.years) == (model.periods, model.years), f"report's model as of {at}"
+                wide = filed.widened()
+                assert (wide.periods, wide.years) == (whole.periods, whole.years), f"filed, widened as of {at}"
             for customer in CUSTOMERS:
                 own = ModelReader(customer_model_at(self.view, self.app.mapper, customer, at, figures_only=True))
                 expected = credits_document(full, customer, Month(2025, 1), Month(2025, 12), now, at)

@@ -258,17 +258,19 @@ def _before_the_last_fact(service: CreditsService) -> datetime:
 
 
 def _count_replays(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """The replays the service asks for from now on (the keyword arguments of each)."""
+    """The replays the service asks for from now on (the keyword arguments of each): of the log
+    (the views behind it) or of the facts the views filed (as_of.world_model_at)."""
     import projections.service as service_module
 
     replays: list[dict[str, Any]] = []
-    real = service_module.replay
+    for name in ("replay", "world_model_at"):
+        real = getattr(service_module, name)
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        replays.append(kwargs)
-        return real(*args, **kwargs)
+        def counted(*args: Any, real: Any = real, **kwargs: Any) -> Any:
+            replays.append(kwargs)
+            return real(*args, **kwargs)
 
-    monkeypatch.setattr(service_module, "replay", counted)
+        monkeypatch.setattr(service_module, name, counted)
     return replays
 
 
