@@ -379,14 +379,6 @@ def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[Incident
     return found
 
 
-def ledger_model_at(view: SQLCreditsView, mapper: Any, known_at: datetime) -> CreditsModel:
-    """The billing ledger and its runs as known at `known_at`: a ledger entry and its
-    acknowledgement are facts of the ledger alone, so only those are replayed (no contract,
-    incident or other customer's fact)."""
-    with collector_paused():
-        return _replayed(dict(_ledger_facts(view, mapper, to_micros(known_at))))
-
-
 def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[int, Any]]:
     return _facts(view, mapper, "scope = 'ledger' AND known_from <= ?", (until,))
 

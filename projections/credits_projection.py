@@ -49,6 +49,7 @@ LedgerAcknowledged: type = getattr(Ledger, "Acknowledged")  # noqa: B009
 class CreditsProjection(Projection[CreditsView]):
     name = "credits"
     topics: tuple[str, ...] = ()  # every fact: each one advances the position
+    position = 0  # the log position of the fact being applied
 
     def _contract(self, event: Any) -> ContractFacts:
         return self.view.model.contracts[self._ids()[event.originator_id]]
@@ -71,6 +72,7 @@ class CreditsProjection(Projection[CreditsView]):
         """Chain the fact, apply it to the views it touches, write with its position."""
         # what a failure names (projections/blocking.py)
         self.view.current = (tracking.notification_id, type(domain_event).__qualname__, str(domain_event.originator_id))
+        self.position = tracking.notification_id  # the fact's place in the log, for the facts applied with it
         model = self.view.model
         if not model.record_log:
             self._apply(domain_event)
@@ -262,11 +264,11 @@ class CreditsProjection(Projection[CreditsView]):
 
     @_apply.register(LedgerRunIssued)
     def _run_issued(self, e: Any) -> None:
-        self.view.model.put_run(e.run_id, _instant(e.issued_at), _run_parts(e), e.month, e.left)
+        self.view.model.put_run(e.run_id, _instant(e.issued_at), _run_parts(e), e.month, e.left, self.position)
 
     @_apply.register(LedgerAcknowledged)
     def _acknowledged(self, e: Any) -> None:
-        self.view.model.put_acknowledgement(e.entry_id, e.invoice_id, _instant(e.applied_at))
+        self.view.model.put_acknowledgement(e.entry_id, e.invoice_id, _instant(e.applied_at), self.position)
 
 
 _RUNS_INDEXED: dict[int, tuple[weakref.ref[Any], RunParts]] = {}

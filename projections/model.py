@@ -197,6 +197,9 @@ class CreditsModel:
         self.years: dict[tuple[str, str], YearRow] = {}
         self.claims: dict[str, ClaimRow] = {}
         self.ledger: dict[str, dict[str, object]] = {}  # entry_id -> row (v_ledger columns)
+        # entry_id -> the log positions of the run that issued it and of its acknowledgement (None:
+        # none yet): the ledger as known at an instant is read from the views by them
+        self.ledger_known: dict[str, tuple[int, int | None]] = {}
         self.billed: dict[tuple[str, str], str] = {}  # (contract, month) -> first run covering it
         self.runs: dict[str, RunRow] = {}
         self.chain_head: tuple[int, str] = (0, GENESIS)  # the last position chained and its link
@@ -421,10 +424,17 @@ class CreditsModel:
         self._recompute_reached(scope, [(new.starts_at, new.ends_at)])
 
     def put_run(
-        self, run_id: str, issued_at: str, run: RunParts, month: str = "", left: list[str] | tuple[str, ...] = ()
+        self,
+        run_id: str,
+        issued_at: str,
+        run: RunParts,
+        month: str,
+        left: list[str] | tuple[str, ...],
+        position: int,
     ) -> None:
         """The run's row (its counts and sums whole), and the ledger entries and billed months of
-        the contracts this model keeps (all, but in a replay for one customer)."""
+        the contracts this model keeps (all, but in a replay for one customer); its fact is at
+        `position` in the log."""
         counts = (len(run.entries), len(run.covered), tuple(sorted(left)))
         self.runs[run_id] = RunRow(run_id, len(self.runs) + 1, month, issued_at, *counts, run.totals)
         self.changes.runs.add(run_id)
@@ -433,16 +443,20 @@ class CreditsModel:
             row = ledger_row(run_id, issued_at, e)
             entry_id = str(row["entry_id"])
             self.ledger[entry_id] = row
+            self.ledger_known[entry_id] = (position, None)
             self.changes.ledger.add(entry_id)
         for key in run.covered_kept(kept):
             if key not in self.billed:
                 self.billed[key] = run_id
                 self.changes.billed.add(key)
 
-    def put_acknowledgement(self, entry_id: str, invoice_id: str, applied_at: str) -> None:
+    def put_acknowledgement(self, entry_id: str, invoice_id: str, applied_at: str, position: int) -> None:
+        """The entry landed on an invoice; the fact is at `position` in the log (an entry is
+        acknowledged once: domain/ledger.py)."""
         if self.contracts_kept is not None and entry_id not in self.ledger:
             return  # an entry of a contract this replay leaves out
         self.ledger[entry_id] = {**self.ledger[entry_id], "invoice_id": invoice_id, "applied_at": applied_at}
+        self.ledger_known[entry_id] = (self.ledger_known[entry_id][0], position)
         self.changes.ledger.add(entry_id)
 
     def put_link(self, position: int, link: str) -> None:

@@ -353,9 +353,18 @@ class SQLReader:
         month: str | None = None,
         kind: str | None = None,
         unacknowledged: bool = False,
+        known_upto: int | None = None,
     ) -> list[dict[str, object]]:
+        """A page of the ledger in order, live or, with `known_upto`, as known at the prefix of
+        the log ending there (`LedgerAsKnown`)."""
         where, params = ["seq > ?"], [after]
-        if unacknowledged:
+        if known_upto is not None:
+            where.append("issued_position <= ?")
+            params.append(known_upto)
+        if unacknowledged and known_upto is not None:
+            where.append("(invoice_id IS NULL OR acknowledged_position > ?)")
+            params.append(known_upto)
+        elif unacknowledged:
             where.append("invoice_id IS NULL")
         if customer_id is not None and not ID_PATTERN.fullmatch(customer_id):
             return []  # no entry can be of it (see contracts_of)
@@ -368,7 +377,16 @@ class SQLReader:
         rows = self.view.select(
             f"SELECT * FROM v_ledger WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", (*params, limit)
         )
-        return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
+        if known_upto is None:
+            return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
+        found = []
+        for r in rows:
+            row = {k: r[k] for k in LEDGER_COLUMNS}
+            acknowledged = r["acknowledged_position"]
+            if acknowledged is None or acknowledged > known_upto:  # not acknowledged yet then
+                row["invoice_id"] = row["applied_at"] = None
+            found.append(row)
+        return found
 
     def runs(self, month: str | None = None) -> list[RunRow]:
         where, params = ("WHERE month = ?", (month,)) if month else ("", ())
@@ -387,3 +405,42 @@ class SQLReader:
 
     def services(self) -> list[str]:
         return [r["service"] for r in self.view.select("SELECT DISTINCT service FROM v_incidents ORDER BY 1")]
+
+
+class LedgerReader(Protocol):
+    """What reads a page of the billing ledger (live, as known at an instant, or replayed)."""
+
+    def ledger_rows(
+        self,
+        after: int,
+        limit: int,
+        customer_id: str | None = None,
+        month: str | None = None,
+        kind: str | None = None,
+        unacknowledged: bool = False,
+    ) -> list[dict[str, object]]: ...
+
+
+class LedgerAsKnown:
+    """The billing ledger as known at a prefix of the log, read from the views (decision 26):
+    the entries whose run's fact is in the prefix, each acknowledged only if its
+    acknowledgement's fact is in it too. A ledger entry never changes but for its one
+    acknowledgement (domain/ledger.py), and the views keep the log position of both
+    (v_ledger.issued_position, acknowledged_position): so the rows of the prefix are those of a
+    replay of it, and a page costs one indexed read, whatever the ledger's size. Valid while the
+    views hold every fact of the prefix (CreditsService.ledger_reader_at checks it)."""
+
+    def __init__(self, reader: SQLReader, prefix: int) -> None:
+        self._reader = reader
+        self.prefix = prefix
+
+    def ledger_rows(
+        self,
+        after: int,
+        limit: int,
+        customer_id: str | None = None,
+        month: str | None = None,
+        kind: str | None = None,
+        unacknowledged: bool = False,
+    ) -> list[dict[str, object]]:
+        return self._reader.ledger_rows(after, limit, customer_id, month, kind, unacknowledged, self.prefix)

@@ -21,13 +21,13 @@ from projections.answer_reads import (
     answer_statement,
     read_answer,
 )
-from projections.as_of import customer_model_at, ledger_model_at, world_model_at
+from projections.as_of import customer_model_at, world_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
 from projections.heap import collector_paused, keep_out_of_collections
 from projections.model import CreditsModel
 from projections.queries import claims_periods, claims_report, credits_document
-from projections.readers import ModelReader, Reader, SQLReader
+from projections.readers import LedgerAsKnown, LedgerReader, ModelReader, Reader, SQLReader
 from projections.runner import catch_up, replay
 from projections.self_check import last_self_check
 from projections.stores import new_application, open_view, protect_log, store_env
@@ -297,11 +297,21 @@ class CreditsService:
             raise InvalidValueError("as_of", "must not be in the future: nothing is known about it yet")
         return as_of
 
-    def ledger_reader_at(self, as_of: datetime | None) -> Reader:
-        """The reader of the billing ledger, live or as known at `as_of` (its own facts only)."""
+    def ledger_reader_at(self, as_of: datetime | None) -> LedgerReader:
+        """The reader of the billing ledger, live or as known at `as_of`: read from the views
+        when they hold every fact known then (the log's head read first, then, in one snapshot of
+        the views, their position and the prefix known at `as_of`: LedgerAsKnown); otherwise a
+        replay of the log known then (the views' index of facts may lack some of them)."""
         if as_of is None:
             return self.reader
-        return ModelReader(ledger_model_at(self.view, self.app.mapper, self._past(as_of)))
+        as_of = self._past(as_of)
+        head = self.app.recorder.max_notification_id() or 0
+        with self.view.reading():
+            covered = self.view.covered_in_reading()
+            known = self.position_known_at(as_of)
+        if covered >= head:
+            return LedgerAsKnown(self.reader, known)
+        return ModelReader(replay(self.app, known_at=as_of, figures_only=True).model)
 
     def credits(
         self, customer_id: str, first: str, last: str, as_of: datetime | None = None, catch_up: bool = True

@@ -100,7 +100,7 @@ DDL = [
         seq BIGINT PRIMARY KEY, entry_id TEXT NOT NULL UNIQUE, run_id TEXT NOT NULL,
         customer_id TEXT NOT NULL, contract_id TEXT NOT NULL, month TEXT NOT NULL, kind TEXT NOT NULL,
         amount_minor BIGINT NOT NULL, currency TEXT NOT NULL, issued_at TEXT NOT NULL,
-        invoice_id TEXT, applied_at TEXT)""",
+        invoice_id TEXT, applied_at TEXT, issued_position BIGINT NOT NULL, acknowledged_position BIGINT)""",
     "CREATE INDEX IF NOT EXISTS v_ledger_run ON v_ledger (run_id)",
     """CREATE TABLE IF NOT EXISTS v_billed (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, run_id TEXT NOT NULL,
@@ -165,7 +165,9 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 8: v_periods.lines_answer: the period's lines as the credits answer writes them.
 # 9: v_periods.lines: the period's lines as stored, with the period (v_downtime, a row per line,
 #    retired: decision 22).
-MODEL_VERSION = "9"
+# 10: v_ledger.issued_position and acknowledged_position: the ledger as known at an instant is read
+#    from the views (docs/decisions/0026).
+MODEL_VERSION = "10"
 
 # Tables of older versions that no newer one has: dropped by the writer's upgrade.
 RETIRED_TABLES = ("v_downtime",)
@@ -462,6 +464,7 @@ class SQLCreditsView(CreditsView):
             c.execute("SELECT * FROM v_ledger")
             for row in c.fetchall():
                 model.ledger[row["entry_id"]] = {k: row[k] for k in LEDGER_COLUMNS}
+                model.ledger_known[row["entry_id"]] = (row["issued_position"], row["acknowledged_position"])
             c.execute("SELECT doc FROM v_runs")
             for row in c.fetchall():
                 run = RunRow.from_doc(json.loads(row["doc"]))
@@ -597,10 +600,11 @@ class SQLCreditsView(CreditsView):
         put(
             "v_ledger",
             sql(
-                "INSERT INTO v_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO UPDATE SET "
-                "invoice_id = excluded.invoice_id, applied_at = excluded.applied_at"
+                "INSERT INTO v_ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) "
+                "DO UPDATE SET invoice_id = excluded.invoice_id, applied_at = excluded.applied_at, "
+                "acknowledged_position = excluded.acknowledged_position"
             ),
-            [tuple(model.ledger[k][col] for col in LEDGER_COLUMNS) for k in sorted(ledger)],
+            [(*(model.ledger[k][col] for col in LEDGER_COLUMNS), *model.ledger_known[k]) for k in sorted(ledger)],
         )
         runs = model.runs.keys() if everything else ch.runs
         put(

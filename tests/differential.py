@@ -34,6 +34,7 @@ from domain.application import APPLICATION_NAME, CreditsApplication
 from domain.calendar import Month, months_between, to_micros
 from domain.credit import compute_period
 from domain.errors import DomainError
+from domain.ledger import LEDGER_ID
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.answer_reads import read_answer
 from projections.as_of import customer_model_at, world_model_at
@@ -42,7 +43,7 @@ from projections.credits_projection import CreditsProjection
 from projections.explanation import explain_month
 from projections.model import FOREVER, CreditsModel
 from projections.queries import claims_periods, claims_report, credits_answer, credits_document
-from projections.readers import ModelReader, SQLReader
+from projections.readers import LedgerAsKnown, ModelReader, SQLReader
 from projections.records import answer_json, line_rows
 from projections.runner import recorded_events, replay
 from projections.stores import new_application, open_view, store_env
@@ -171,6 +172,7 @@ def model_rows(model: CreditsModel) -> dict[str, Any]:
         "years": model.years,
         "claims": {k: (c.claim_id, c.customer_id, c.month, c.channel) for k, c in model.claims.items()},
         "ledger": model.ledger,
+        "ledger_known": model.ledger_known,
         "billed": model.billed,
         "runs": model.runs,
         "chain_head": model.chain_head,
@@ -216,6 +218,7 @@ class LiveVersusReplay(RuleBasedStateMachine):
         self.open: list[str] = []
         self.incidents: list[str] = []
         self.maintenance: list[str] = []
+        self.entries: list[str] = []  # the ledger's entries issued so far
 
     def teardown(self) -> None:
         self.store.close()
@@ -527,6 +530,16 @@ class LiveVersusReplay(RuleBasedStateMachine):
             self.app.issue_billing_run(
                 month=f"2025-{month:02d}", issued_at=now, ended=live.ended, earlier=live.earlier, left=live.left
             )
+            self.entries = sorted(self.app.repository.get(LEDGER_ID).entries)
+        self._follow()
+
+    @precondition(lambda self: self.entries)
+    @rule(data=st.data(), invoice=st.sampled_from(("INV-1", "INV-2")))
+    def acknowledge(self, data: st.DataObject, invoice: str) -> None:
+        """The billing system acknowledges an entry with the invoice it landed on (once: another
+        invoice for it is refused, the same one again records nothing)."""
+        entry_id = data.draw(st.sampled_from(self.entries))
+        self._try(lambda: self.app.acknowledge_entry(entry_id=entry_id, invoice_id=invoice, applied_at=NOWS[-1]))
         self._follow()
 
     def _run_figures(self, reader: Any, month: int, now: datetime) -> Any:
@@ -685,6 +698,19 @@ class LiveVersusReplay(RuleBasedStateMachine):
             )
             world, expected_world = _world_of(world_model_at(self.view, self.app.mapper, prefix, at)), _world_of(whole)
             assert world == expected_world, f"as of {at}: {first_difference(world, expected_world)}"
+            # the billing ledger as known then, read from the views (decision 26): every entry,
+            # those not acknowledged then, one customer's, and a page after the first entry
+            known = LedgerAsKnown(SQLReader(self.view), prefix)
+            for customer, unacknowledged, after, limit in (
+                (None, False, 0, 10**6),
+                (None, True, 0, 10**6),
+                (CUSTOMERS[0], False, 0, 10**6),
+                (None, False, 1, 2),
+            ):
+                want = full.ledger_rows(after, limit, customer, None, None, unacknowledged)
+                with self.view.reading():
+                    got = known.ledger_rows(after, limit, customer, None, None, unacknowledged)
+                assert got == want, f"ledger as of {at} ({customer}, {unacknowledged}, {after}): {got} != {want}"
             # the claims report as of the instant from a replay of the periods it reads
             # (decision 23), and that model widened (what another request at the instant reads)
             for first, last in ((Month(2025, 1), Month(2025, 12)), (Month(2025, 2), Month(2025, 2))):
