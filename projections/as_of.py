@@ -1,10 +1,11 @@
-"""Figures as known at an instant, for one customer (or the ledger), at the cost of its history.
+"""Figures as known at an instant, for one customer (or every customer), at the cost of its history.
 
 The projection files every fact by what it can reach (`v_facts`, projections/records.py:
 FactRow): a customer's contract facts and claims, a service's incidents and maintenance, and the
 billing ledger. An as-of answer for one customer reads back, with one indexed query each, its own
-facts, those of the services its contracts ever subscribed to, and the ledger's, recorded at or
-before the instant, and replays them through the same projection code as a full replay. A
+facts and those of the services its contracts ever subscribed to, recorded at or before the
+instant, and replays them through the same projection code as a full replay; its ledger entries,
+billed months and the runs known then are read from the views by log position (decision 26). A
 customer's periods depend on nothing else, so the answer equals a replay of the whole log
 (tests/integration/test_as_of_fast_path.py checks it at random instants on both stores)."""
 
@@ -30,8 +31,8 @@ from domain.downtime import IncidentFacts, MaintenanceFacts, of_any_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.heap import collector_paused, keep_out_of_collections
 from projections.model import CreditsModel, utc_month_index
-from projections.records import incident_from_doc, maintenance_from_doc
-from projections.views import MemoryCreditsView, SQLCreditsView
+from projections.records import RunRow, incident_from_doc, maintenance_from_doc
+from projections.views import LEDGER_COLUMNS, MemoryCreditsView, SQLCreditsView
 
 COLUMNS = "position, originator_id, originator_version, topic, state"
 
@@ -70,27 +71,71 @@ def _customer_model_at(
         for s in (e.subscriptions or ())
     }
     contracts = {e.contract_id for e in events.values() if type(e) in (ContractSigned,)}
-    events.update(_ledger_facts(view, mapper, until))
-    if not pairs:  # no subscription: no incident or window can count or be listed
-        return _replayed(events, (), contracts)
     services = sorted({service for service, _ in pairs})
-    if figures_only:
-        found = _service_facts(view, services, until, pairs, None, share=True)
-    elif explained is not None:
-        found = _service_facts(view, services, until, pairs, explained.ordinal, share=True)
+    if not pairs:  # no subscription: no incident or window can count or be listed
+        model = _replayed(events, (), contracts)
     else:
-        found = _service_facts(view, services, until, None, None, share=True)
-    if isinstance(found, CreditsModel):
-        return _replayed(events, found, contracts)
-    states = found
-    if figures_only:
-        reaches = of_any_pair(pairs)
-        states = [state for state in states if reaches(state)]
-    elif explained is not None:
-        around = _around(explained)
-        reaches = of_any_pair(pairs)
-        states = [state for state in states if _overlaps(state, around) or reaches(state)]
-    return _replayed(events, states, contracts)
+        if figures_only:
+            found = _service_facts(view, services, until, pairs, None, share=True)
+        elif explained is not None:
+            found = _service_facts(view, services, until, pairs, explained.ordinal, share=True)
+        else:
+            found = _service_facts(view, services, until, None, None, share=True)
+        if isinstance(found, CreditsModel):
+            model = _replayed(events, found, contracts)
+        else:
+            states = found
+            if figures_only:
+                reaches = of_any_pair(pairs)
+                states = [state for state in states if reaches(state)]
+            elif explained is not None:
+                around = _around(explained)
+                reaches = of_any_pair(pairs)
+                states = [state for state in states if _overlaps(state, around) or reaches(state)]
+            model = _replayed(events, states, contracts)
+    _ledger_known_at(view, model, customer_id, until)
+    return model
+
+
+def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str, until: int) -> None:
+    """The billing runs, and the customer's own ledger entries and billed months, as known at
+    `until`, read from the views by the log positions of the runs and acknowledgements
+    (decision 26) instead of replaying every run and acknowledgement of every customer: the rows
+    a replay of the ledger's facts makes for a model that keeps the customer's contracts alone.
+    A contract-month's first covering run known then is its first covering run, if that one
+    was known then (runs are in log order); an entry shows its acknowledgement only if that was
+    known then (an entry is acknowledged once)."""
+    prefix = _prefix_known_at(view, until)
+    for r in view.select("SELECT doc, position FROM v_runs WHERE position <= ? ORDER BY seq", (prefix,)):
+        run = RunRow.from_doc(json.loads(r["doc"]))
+        model.runs[run.run_id] = run
+        model.run_positions[run.run_id] = int(r["position"])
+    rows = view.select(
+        "SELECT * FROM v_ledger WHERE customer_id = ? AND issued_position <= ? ORDER BY seq", (customer_id, prefix)
+    )
+    for r in rows:
+        entry = {k: r[k] for k in LEDGER_COLUMNS}
+        acknowledged = r["acknowledged_position"]
+        if acknowledged is not None and acknowledged > prefix:  # not acknowledged yet then
+            entry["invoice_id"] = entry["applied_at"] = None
+            acknowledged = None
+        model.ledger[r["entry_id"]] = entry
+        model.ledger_known[r["entry_id"]] = (int(r["issued_position"]), acknowledged)
+    billed = view.select(
+        "SELECT b.contract_id, b.month, b.run_id FROM v_billed b JOIN v_contracts c ON c.contract_id = b.contract_id "
+        "JOIN v_runs r ON r.run_id = b.run_id WHERE c.customer_id = ? AND r.position <= ?",
+        (customer_id, prefix),
+    )
+    kept = model.contracts_kept
+    for r in billed:
+        if kept is None or r["contract_id"] in kept:
+            model.billed[(r["contract_id"], r["month"])] = r["run_id"]
+
+
+def _prefix_known_at(view: SQLCreditsView, until: int) -> int:
+    """The last position of the prefix of the log known at `until` (FactRow.known_from)."""
+    found = view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (until,))
+    return int(found[0]["p"] or 0)
 
 
 def world_model_at(
@@ -377,10 +422,6 @@ def _states(view: SQLCreditsView, filed: list[tuple[int, str]]) -> list[Incident
         found = [cache[p][1] for p, _ in filed]
         _bound(cache)
     return found
-
-
-def _ledger_facts(view: SQLCreditsView, mapper: Any, until: int) -> list[tuple[int, Any]]:
-    return _facts(view, mapper, "scope = 'ledger' AND known_from <= ?", (until,))
 
 
 def _replayed(

@@ -200,6 +200,7 @@ class CreditsModel:
         # entry_id -> the log positions of the run that issued it and of its acknowledgement (None:
         # none yet): the ledger as known at an instant is read from the views by them
         self.ledger_known: dict[str, tuple[int, int | None]] = {}
+        self.run_positions: dict[str, int] = {}  # run_id -> the log position of its fact
         self.billed: dict[tuple[str, str], str] = {}  # (contract, month) -> first run covering it
         self.runs: dict[str, RunRow] = {}
         self.chain_head: tuple[int, str] = (0, GENESIS)  # the last position chained and its link
@@ -437,6 +438,7 @@ class CreditsModel:
         `position` in the log."""
         counts = (len(run.entries), len(run.covered), tuple(sorted(left)))
         self.runs[run_id] = RunRow(run_id, len(self.runs) + 1, month, issued_at, *counts, run.totals)
+        self.run_positions[run_id] = position
         self.changes.runs.add(run_id)
         kept = self.contracts_kept
         for e in run.entries_kept(kept):

@@ -102,13 +102,15 @@ DDL = [
         amount_minor BIGINT NOT NULL, currency TEXT NOT NULL, issued_at TEXT NOT NULL,
         invoice_id TEXT, applied_at TEXT, issued_position BIGINT NOT NULL, acknowledged_position BIGINT)""",
     "CREATE INDEX IF NOT EXISTS v_ledger_run ON v_ledger (run_id)",
+    # a customer's entries as known at an instant (projections/as_of.py), and the API's filter
+    "CREATE INDEX IF NOT EXISTS v_ledger_customer ON v_ledger (customer_id, seq)",
     """CREATE TABLE IF NOT EXISTS v_billed (
         contract_id TEXT NOT NULL, month TEXT NOT NULL, run_id TEXT NOT NULL,
         PRIMARY KEY (contract_id, month))""",
     "CREATE TABLE IF NOT EXISTS v_chain (position BIGINT PRIMARY KEY, link TEXT NOT NULL)",
     """CREATE TABLE IF NOT EXISTS v_runs (
         run_id TEXT PRIMARY KEY, seq BIGINT NOT NULL UNIQUE, month TEXT NOT NULL, issued_at TEXT NOT NULL,
-        doc TEXT NOT NULL)""",
+        doc TEXT NOT NULL, position BIGINT NOT NULL)""",
     """CREATE TABLE IF NOT EXISTS v_facts (
         position BIGINT PRIMARY KEY, recorded_at BIGINT NOT NULL, known_from BIGINT NOT NULL,
         scope TEXT NOT NULL, scope_key TEXT NOT NULL,
@@ -165,8 +167,9 @@ SERVICE_TABLES = (*VIEW_TABLES, "v_meta", "projection_status", "console_signed_o
 # 8: v_periods.lines_answer: the period's lines as the credits answer writes them.
 # 9: v_periods.lines: the period's lines as stored, with the period (v_downtime, a row per line,
 #    retired: decision 22).
-# 10: v_ledger.issued_position and acknowledged_position: the ledger as known at an instant is read
-#    from the views (docs/decisions/0026).
+# 10: v_ledger.issued_position and acknowledged_position, v_runs.position: the ledger as known at an
+#    instant, and a customer's entries and billed months then, are read from the views
+#    (docs/decisions/0026).
 MODEL_VERSION = "10"
 
 # Tables of older versions that no newer one has: dropped by the writer's upgrade.
@@ -465,10 +468,11 @@ class SQLCreditsView(CreditsView):
             for row in c.fetchall():
                 model.ledger[row["entry_id"]] = {k: row[k] for k in LEDGER_COLUMNS}
                 model.ledger_known[row["entry_id"]] = (row["issued_position"], row["acknowledged_position"])
-            c.execute("SELECT doc FROM v_runs")
+            c.execute("SELECT doc, position FROM v_runs")
             for row in c.fetchall():
                 run = RunRow.from_doc(json.loads(row["doc"]))
                 model.runs[run.run_id] = run
+                model.run_positions[run.run_id] = row["position"]
             c.execute("SELECT * FROM v_billed")
             for row in c.fetchall():
                 model.billed[(row["contract_id"], row["month"])] = row["run_id"]
@@ -609,8 +613,11 @@ class SQLCreditsView(CreditsView):
         runs = model.runs.keys() if everything else ch.runs
         put(
             "v_runs",
-            sql("INSERT INTO v_runs VALUES (?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"),
-            [(r.run_id, r.seq, r.month, r.issued_at, dumps(r.doc())) for r in (model.runs[k] for k in sorted(runs))],
+            sql("INSERT INTO v_runs VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (run_id) DO NOTHING"),
+            [
+                (r.run_id, r.seq, r.month, r.issued_at, dumps(r.doc()), model.run_positions[r.run_id])
+                for r in (model.runs[k] for k in sorted(runs))
+            ],
         )
         billed = model.billed.keys() if everything else ch.billed
         put(

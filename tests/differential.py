@@ -173,6 +173,7 @@ def model_rows(model: CreditsModel) -> dict[str, Any]:
         "claims": {k: (c.claim_id, c.customer_id, c.month, c.channel) for k, c in model.claims.items()},
         "ledger": model.ledger,
         "ledger_known": model.ledger_known,
+        "run_positions": model.run_positions,
         "billed": model.billed,
         "runs": model.runs,
         "chain_head": model.chain_head,
