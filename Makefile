@@ -32,7 +32,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-## bench: the core benchmark (reference dataset and 10x, SQLite and PostgreSQL; SCALES=1 for the reference alone)
+## bench: the core benchmark (reference dataset, 10x, 10x the customers; SQLite and PostgreSQL; SCALES=1 for the reference alone)
 bench: $(STAMP)
 	$(BIN)/python -m bench.core
 
