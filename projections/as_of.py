@@ -31,8 +31,9 @@ from domain.downtime import IncidentFacts, MaintenanceFacts, of_any_pair
 from projections.credits_projection import ContractAmended, ContractSigned, CreditsProjection
 from projections.heap import collector_paused, keep_out_of_collections
 from projections.model import CreditsModel, utc_month_index
+from projections.readers import entry_known_at
 from projections.records import RunRow, incident_from_doc, maintenance_from_doc
-from projections.views import LEDGER_COLUMNS, MemoryCreditsView, SQLCreditsView
+from projections.views import MemoryCreditsView, SQLCreditsView
 
 COLUMNS = "position, originator_id, originator_version, topic, state"
 
@@ -105,7 +106,7 @@ def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str
     A contract-month's first covering run known then is its first covering run, if that one
     was known then (runs are in log order); an entry shows its acknowledgement only if that was
     known then (an entry is acknowledged once)."""
-    prefix = _prefix_known_at(view, until)
+    prefix = prefix_known_at(view, until)
     for r in view.select("SELECT doc, position FROM v_runs WHERE position <= ? ORDER BY seq", (prefix,)):
         run = RunRow.from_doc(json.loads(r["doc"]))
         model.runs[run.run_id] = run
@@ -114,12 +115,7 @@ def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str
         "SELECT * FROM v_ledger WHERE customer_id = ? AND issued_position <= ? ORDER BY seq", (customer_id, prefix)
     )
     for r in rows:
-        entry = {k: r[k] for k in LEDGER_COLUMNS}
-        acknowledged = r["acknowledged_position"]
-        if acknowledged is not None and acknowledged > prefix:  # not acknowledged yet then
-            entry["invoice_id"] = entry["applied_at"] = None
-            acknowledged = None
-        model.ledger[r["entry_id"]] = entry
+        model.ledger[r["entry_id"]], acknowledged = entry_known_at(r, prefix)
         model.ledger_known[r["entry_id"]] = (int(r["issued_position"]), acknowledged)
     billed = view.select(
         "SELECT b.contract_id, b.month, b.run_id FROM v_billed b JOIN v_contracts c ON c.contract_id = b.contract_id "
@@ -132,8 +128,9 @@ def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str
             model.billed[(r["contract_id"], r["month"])] = r["run_id"]
 
 
-def _prefix_known_at(view: SQLCreditsView, until: int) -> int:
-    """The last position of the prefix of the log known at `until` (FactRow.known_from)."""
+def prefix_known_at(view: SQLCreditsView, until: int) -> int:
+    """The last position of the longest prefix of the log whose facts were all recorded at or
+    before `until` (FactRow.known_from never decreases along the log; the views must hold it)."""
     found = view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (until,))
     return int(found[0]["p"] or 0)
 
@@ -165,12 +162,7 @@ def world_model_at(
         with streams.lock:
             mirrored = streams.refresh(view, to_micros(known_at))
             assert mirrored >= prefix, f"the mirror ends at {mirrored}, before the prefix {prefix}"
-            filed = []
-            for stream, positions in streams.positions.items():
-                i = bisect_right(positions, prefix)
-                if i:
-                    filed.append((positions[i - 1], stream))
-        filed.sort()
+            filed = streams.last_at(prefix)
         return _replayed(events, _states(view, filed), computes=computes)
 
 
@@ -293,14 +285,8 @@ def _shared(view: SQLCreditsView, streams: _Streams, prefix: int) -> CreditsMode
     if streams.asked != prefix:
         streams.asked = prefix  # the first answer at this prefix
         return None
-    filed = []
-    for stream, positions in streams.positions.items():
-        i = bisect_right(positions, prefix)
-        if i:
-            filed.append((positions[i - 1], stream))
-    filed.sort()
     model = CreditsModel()
-    _load(model, _states(view, filed))  # in log order, as a replay loads them
+    _load(model, _states(view, streams.last_at(prefix)))  # in log order, as a replay loads them
     model.share_service_facts(model)  # read only from now on
     streams.shared = (prefix, model)
     return model
@@ -342,6 +328,17 @@ class _Streams:
         self.asked: int | None = None  # the prefix of the last answer that did not share
         self.shared: tuple[int, CreditsModel] | None = None  # see _shared_at
 
+    def last_at(self, prefix: int) -> list[tuple[int, str]]:
+        """Every stream's last fact at or before `prefix` (mirrored), as (position, stream), in
+        log order."""
+        filed = []
+        for stream, positions in self.positions.items():
+            i = bisect_right(positions, prefix)
+            if i:
+                filed.append((positions[i - 1], stream))
+        filed.sort()
+        return filed
+
     def unresolved_at(self, services: set[str], prefix: int) -> set[str]:
         """The streams of these services whose state at the end of `prefix` (mirrored) has no end:
         those whose unresolved span holds the position. The spans that ended are in the order they
@@ -358,8 +355,7 @@ class _Streams:
 
     def refresh(self, view: SQLCreditsView, until: int) -> int:
         """Mirror the prefix known at `until`; answers the position it ends at."""
-        found = view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (until,))
-        prefix = int(found[0]["p"] or 0)
+        prefix = prefix_known_at(view, until)
         if self.upto and _link_at(view, self.upto) != self.link:
             self._reset()
         if prefix <= self.upto:

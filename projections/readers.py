@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Protocol
+from typing import Any, Protocol
 
 from domain.calendar import Window
 from domain.credit import ContractFacts
@@ -26,7 +26,21 @@ from projections.records import (
 from projections.views import LEDGER_COLUMNS, SQLCreditsView
 
 
-class Reader(Protocol):
+class LedgerReader(Protocol):
+    """What reads a page of the billing ledger (live, as known at an instant, or replayed)."""
+
+    def ledger_rows(
+        self,
+        after: int,
+        limit: int,
+        customer_id: str | None = None,
+        month: str | None = None,
+        kind: str | None = None,
+        unacknowledged: bool = False,
+    ) -> list[dict[str, object]]: ...
+
+
+class Reader(LedgerReader, Protocol):
     def contracts_of(self, customer_id: str) -> list[ContractFacts]: ...
     def contract(self, contract_id: str) -> ContractFacts | None: ...
     def all_contracts(self) -> list[ContractFacts]: ...
@@ -46,15 +60,6 @@ class Reader(Protocol):
     def claims(self) -> list[ClaimRow]: ...
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]: ...
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]: ...
-    def ledger_rows(
-        self,
-        after: int,
-        limit: int,
-        customer_id: str | None = None,
-        month: str | None = None,
-        kind: str | None = None,
-        unacknowledged: bool = False,
-    ) -> list[dict[str, object]]: ...
     def incidents_page(self, service: str | None, limit: int, offset: int) -> list[IncidentFacts]: ...
     def runs(self, month: str | None = None) -> list[RunRow]: ...
     def services(self) -> list[str]: ...
@@ -379,14 +384,7 @@ class SQLReader:
         )
         if known_upto is None:
             return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
-        found = []
-        for r in rows:
-            row = {k: r[k] for k in LEDGER_COLUMNS}
-            acknowledged = r["acknowledged_position"]
-            if acknowledged is None or acknowledged > known_upto:  # not acknowledged yet then
-                row["invoice_id"] = row["applied_at"] = None
-            found.append(row)
-        return found
+        return [entry_known_at(r, known_upto)[0] for r in rows]
 
     def runs(self, month: str | None = None) -> list[RunRow]:
         where, params = ("WHERE month = ?", (month,)) if month else ("", ())
@@ -405,20 +403,6 @@ class SQLReader:
 
     def services(self) -> list[str]:
         return [r["service"] for r in self.view.select("SELECT DISTINCT service FROM v_incidents ORDER BY 1")]
-
-
-class LedgerReader(Protocol):
-    """What reads a page of the billing ledger (live, as known at an instant, or replayed)."""
-
-    def ledger_rows(
-        self,
-        after: int,
-        limit: int,
-        customer_id: str | None = None,
-        month: str | None = None,
-        kind: str | None = None,
-        unacknowledged: bool = False,
-    ) -> list[dict[str, object]]: ...
 
 
 class LedgerAsKnown:
@@ -444,3 +428,15 @@ class LedgerAsKnown:
         unacknowledged: bool = False,
     ) -> list[dict[str, object]]:
         return self._reader.ledger_rows(after, limit, customer_id, month, kind, unacknowledged, self.prefix)
+
+
+def entry_known_at(r: Any, prefix: int) -> tuple[dict[str, object], int | None]:
+    """A v_ledger row whose run is in the prefix of the log ending at `prefix`, as known then,
+    with the position of its acknowledgement: both only if that was in the prefix too (an entry
+    is acknowledged once: domain/ledger.py)."""
+    row = {k: r[k] for k in LEDGER_COLUMNS}
+    acknowledged = r["acknowledged_position"]
+    if acknowledged is not None and acknowledged > prefix:  # not acknowledged yet then
+        row["invoice_id"] = row["applied_at"] = None
+        acknowledged = None
+    return row, acknowledged

@@ -21,7 +21,7 @@ from projections.answer_reads import (
     answer_statement,
     read_answer,
 )
-from projections.as_of import customer_model_at, world_model_at
+from projections.as_of import customer_model_at, prefix_known_at, world_model_at
 from projections.billing import run_figures
 from projections.blocking import current_failure, describe
 from projections.heap import collector_paused, keep_out_of_collections
@@ -377,8 +377,7 @@ class CreditsService:
     def position_known_at(self, at: datetime) -> int:
         """The last position of the log known at `at`: the longest prefix whose facts were all
         recorded at or before it (FactRow.known_from; the views must be caught up)."""
-        rows = self.view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (to_micros(at),))
-        return int(rows[0]["p"] or 0)
+        return prefix_known_at(self.view, to_micros(at))
 
     def recorded_links(self, after: int, last: int) -> dict[int, str]:
         """The hash chain's links the projection recorded for positions after..last."""

@@ -37,7 +37,7 @@ from domain.errors import DomainError
 from domain.ledger import LEDGER_ID
 from domain.terms import AnnualCap, CreditTier, Subscription, Terms
 from projections.answer_reads import read_answer
-from projections.as_of import customer_model_at, world_model_at
+from projections.as_of import customer_model_at, prefix_known_at, world_model_at
 from projections.billing import run_figures
 from projections.credits_projection import CreditsProjection
 from projections.explanation import explain_month
@@ -694,9 +694,7 @@ class LiveVersusReplay(RuleBasedStateMachine):
             # every customer's model from the facts the views filed (the service's, for the pages
             # and reports as of an instant that read every customer), whole and for the claims
             # report: the same as the replay of the log known then
-            prefix = int(
-                self.view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (now,))[0]["p"] or 0
-            )
+            prefix = prefix_known_at(self.view, now)
             world, expected_world = _world_of(world_model_at(self.view, self.app.mapper, prefix, at)), _world_of(whole)
             assert world == expected_world, f"as of {at}: {first_difference(world, expected_world)}"
             # the billing ledger as known then, read from the views (decision 26): every entry,
