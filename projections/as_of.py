@@ -32,7 +32,7 @@ from projections.credits_projection import ContractAmended, ContractSigned, Cred
 from projections.heap import collector_paused, keep_out_of_collections
 from projections.model import CreditsModel, utc_month_index
 from projections.readers import entry_known_at
-from projections.records import RunRow, incident_from_doc, maintenance_from_doc
+from projections.records import incident_from_doc, maintenance_from_doc
 from projections.views import MemoryCreditsView, SQLCreditsView
 
 COLUMNS = "position, originator_id, originator_version, topic, state"
@@ -99,18 +99,15 @@ def _customer_model_at(
 
 
 def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str, until: int) -> None:
-    """The billing runs, and the customer's own ledger entries and billed months, as known at
-    `until`, read from the views by the log positions of the runs and acknowledgements
-    (decision 26) instead of replaying every run and acknowledgement of every customer: the rows
-    a replay of the ledger's facts makes for a model that keeps the customer's contracts alone.
+    """The customer's own ledger entries and billed months as known at `until`, read from the
+    views by the log positions of the runs and acknowledgements (decision 26) instead of
+    replaying every run and acknowledgement of every customer: the rows a replay of the ledger's
+    facts makes for a model that keeps the customer's contracts alone (the runs themselves,
+    every customer's, are in no answer about one customer: left out).
     A contract-month's first covering run known then is its first covering run, if that one
     was known then (runs are in log order); an entry shows its acknowledgement only if that was
     known then (an entry is acknowledged once)."""
     prefix = prefix_known_at(view, until)
-    for r in view.select("SELECT doc, position FROM v_runs WHERE position <= ? ORDER BY seq", (prefix,)):
-        run = RunRow.from_doc(json.loads(r["doc"]))
-        model.runs[run.run_id] = run
-        model.run_positions[run.run_id] = int(r["position"])
     rows = view.select(
         "SELECT * FROM v_ledger WHERE customer_id = ? AND issued_position <= ? ORDER BY seq", (customer_id, prefix)
     )
