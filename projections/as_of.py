@@ -111,9 +111,8 @@ def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str
     rows = view.select(
         "SELECT * FROM v_ledger WHERE customer_id = ? AND issued_position <= ? ORDER BY seq", (customer_id, prefix)
     )
-    for r in rows:
-        model.ledger[r["entry_id"]], acknowledged = entry_known_at(r, prefix)
-        model.ledger_known[r["entry_id"]] = (int(r["issued_position"]), acknowledged)
+    for r in rows:  # (the entries' log positions are read from the views, never from this model)
+        model.ledger[r["entry_id"]] = entry_known_at(r, prefix)
     billed = view.select(
         "SELECT b.contract_id, b.month, b.run_id FROM v_billed b JOIN v_contracts c ON c.contract_id = b.contract_id "
         "JOIN v_runs r ON r.run_id = b.run_id WHERE c.customer_id = ? AND r.position <= ?",

@@ -384,7 +384,7 @@ class SQLReader:
         )
         if known_upto is None:
             return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
-        return [entry_known_at(r, known_upto)[0] for r in rows]
+        return [entry_known_at(r, known_upto) for r in rows]
 
     def runs(self, month: str | None = None) -> list[RunRow]:
         where, params = ("WHERE month = ?", (month,)) if month else ("", ())
@@ -430,13 +430,12 @@ class LedgerAsKnown:
         return self._reader.ledger_rows(after, limit, customer_id, month, kind, unacknowledged, self.prefix)
 
 
-def entry_known_at(r: Any, prefix: int) -> tuple[dict[str, object], int | None]:
-    """A v_ledger row whose run is in the prefix of the log ending at `prefix`, as known then,
-    with the position of its acknowledgement: both only if that was in the prefix too (an entry
-    is acknowledged once: domain/ledger.py)."""
+def entry_known_at(r: Any, prefix: int) -> dict[str, object]:
+    """A v_ledger row whose run is in the prefix of the log ending at `prefix`, as known then:
+    acknowledged only if that was in the prefix too (an entry is acknowledged once:
+    domain/ledger.py)."""
     row = {k: r[k] for k in LEDGER_COLUMNS}
     acknowledged = r["acknowledged_position"]
     if acknowledged is not None and acknowledged > prefix:  # not acknowledged yet then
         row["invoice_id"] = row["applied_at"] = None
-        acknowledged = None
-    return row, acknowledged
+    return row
