@@ -126,9 +126,16 @@ def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str
 
 def prefix_known_at(view: SQLCreditsView, until: int) -> int:
     """The last position of the longest prefix of the log whose facts were all recorded at or
-    before `until` (FactRow.known_from never decreases along the log; the views must hold it)."""
-    found = view.select("SELECT MAX(position) AS p FROM v_facts WHERE known_from <= ?", (until,))
-    return int(found[0]["p"] or 0)
+    before `until` (FactRow.known_from never decreases along the log; the views must hold it).
+
+    Since it never decreases, that position is the last in (known_from, position) order among
+    the facts known then: one step down the index on known_from. (`MAX(position) ... WHERE
+    known_from <= ?` walked the log back from its head, over every fact recorded after `until`,
+    whoever it was about.)"""
+    found = view.select(
+        "SELECT position FROM v_facts WHERE known_from <= ? ORDER BY known_from DESC, position DESC LIMIT 1", (until,)
+    )
+    return int(found[0]["position"]) if found else 0
 
 
 def world_model_at(
