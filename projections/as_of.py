@@ -33,7 +33,7 @@ from projections.heap import collector_paused, keep_out_of_collections
 from projections.model import CreditsModel, utc_month_index
 from projections.readers import entry_known_at
 from projections.records import incident_from_doc, maintenance_from_doc
-from projections.views import MemoryCreditsView, SQLCreditsView
+from projections.views import LEDGER_ROW, MemoryCreditsView, SQLCreditsView
 
 COLUMNS = "position, originator_id, originator_version, topic, state"
 
@@ -109,7 +109,8 @@ def _ledger_known_at(view: SQLCreditsView, model: CreditsModel, customer_id: str
     known then (an entry is acknowledged once)."""
     prefix = prefix_known_at(view, until)
     rows = view.select(
-        "SELECT * FROM v_ledger WHERE customer_id = ? AND issued_position <= ? ORDER BY seq", (customer_id, prefix)
+        f"SELECT {LEDGER_ROW} FROM v_ledger WHERE customer_id = ? AND issued_position <= ? ORDER BY seq",
+        (customer_id, prefix),
     )
     for r in rows:  # (the entries' log positions are read from the views, never from this model)
         model.ledger[r["entry_id"]] = entry_known_at(r, prefix)

@@ -23,7 +23,7 @@ from projections.records import (
     lines_from_json,
     maintenance_from_doc,
 )
-from projections.views import LEDGER_COLUMNS, SQLCreditsView
+from projections.views import CLAIM_ROW, LEDGER_COLUMNS, LEDGER_ROW, PERIOD_ROW, YEAR_ROW, SQLCreditsView
 
 
 class LedgerReader(Protocol):
@@ -279,7 +279,7 @@ class SQLReader:
         }
 
     def periods_of(self, customer_id: str) -> dict[tuple[str, str], PeriodRow]:
-        rows = self.view.select("SELECT * FROM v_periods WHERE customer_id = ?", (customer_id,))
+        rows = self.view.select(f"SELECT {PERIOD_ROW} FROM v_periods WHERE customer_id = ?", (customer_id,))
         return {
             (r["contract_id"], r["month"]): PeriodRow(
                 r["contract_id"],
@@ -295,7 +295,7 @@ class SQLReader:
         }
 
     def years_of(self, customer_id: str) -> dict[tuple[str, str], YearRow]:
-        rows = self.view.select("SELECT * FROM v_contract_years WHERE customer_id = ?", (customer_id,))
+        rows = self.view.select(f"SELECT {YEAR_ROW} FROM v_contract_years WHERE customer_id = ?", (customer_id,))
         return {
             (r["contract_id"], r["starts_on"]): YearRow(**{k: r[k] for k in YearRow.__dataclass_fields__}) for r in rows
         }
@@ -335,7 +335,7 @@ class SQLReader:
         return [maintenance_from_doc(json.loads(r["doc"])) for r in rows]
 
     def claims(self) -> list[ClaimRow]:
-        rows = self.view.select("SELECT * FROM v_claims ORDER BY claim_id")
+        rows = self.view.select(f"SELECT {CLAIM_ROW} FROM v_claims ORDER BY claim_id")
         return [ClaimRow(**{k: r[k] for k in ClaimRow.__dataclass_fields__}) for r in rows]
 
     def billed_of(self, customer_id: str) -> set[tuple[str, str]]:
@@ -347,7 +347,7 @@ class SQLReader:
         return {(r["contract_id"], r["month"]) for r in rows}
 
     def ledger_page(self, after: int, limit: int) -> list[dict[str, object]]:
-        rows = self.view.select("SELECT * FROM v_ledger WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        rows = self.view.select(f"SELECT {LEDGER_ROW} FROM v_ledger WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
         return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]
 
     def ledger_rows(
@@ -380,7 +380,7 @@ class SQLReader:
                 where.append(f"{column} = ?")
                 params.append(value)  # type: ignore[arg-type]
         rows = self.view.select(
-            f"SELECT * FROM v_ledger WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", (*params, limit)
+            f"SELECT {LEDGER_ROW} FROM v_ledger WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?", (*params, limit)
         )
         if known_upto is None:
             return [{k: r[k] for k in LEDGER_COLUMNS} for r in rows]

@@ -221,8 +221,7 @@ class CreditsService:
             return self.reader, to_micros(now)
         as_of = self._past(as_of)
         if customer_id is not None:
-            with self.view.reading():  # its reads in one transaction: on PostgreSQL, a round trip each
-                model = customer_model_at(self.view, self.app.mapper, customer_id, as_of, figures_only, explained)
+            model = customer_model_at(self.view, self.app.mapper, customer_id, as_of, figures_only, explained)
             return ModelReader(model), to_micros(as_of)
         return ModelReader(self.world_at(as_of)), to_micros(as_of)
 

@@ -193,6 +193,14 @@ LEDGER_COLUMNS = (
     "applied_at",
 )
 
+# What the reads select, by name: a statement kept prepared on a PostgreSQL connection (decision
+# 27) fails if its result's columns change, as `SELECT *` of a table recreated with more columns
+# would (an upgrade of the views while a worker of the older release runs)
+LEDGER_ROW = ", ".join((*LEDGER_COLUMNS, "issued_position", "acknowledged_position"))
+PERIOD_ROW = "contract_id, customer_id, month, year_start, lines, credit_minor, granted_minor, capped_minor"
+YEAR_ROW = "contract_id, customer_id, starts_on, cap_minor, credit_minor, granted_minor, capped_minor, remaining_minor"
+CLAIM_ROW = "claim_id, customer_id, month, channel, recorded_at"
+
 
 class CreditsView(TrackingRecorder):
     """The read model written by `CreditsProjection` (one writer) and read by the queries."""
@@ -450,7 +458,7 @@ class SQLCreditsView(CreditsView):
             c.execute("SELECT doc FROM v_maintenance")
             for row in c.fetchall():
                 model.load_maintenance(maintenance_from_doc(json.loads(row["doc"])))
-            c.execute("SELECT * FROM v_periods")
+            c.execute(f"SELECT {PERIOD_ROW} FROM v_periods")
             for row in c.fetchall():
                 model.load_period(
                     PeriodRow(
@@ -464,13 +472,13 @@ class SQLCreditsView(CreditsView):
                         row["capped_minor"],
                     )
                 )
-            c.execute("SELECT * FROM v_contract_years")
+            c.execute(f"SELECT {YEAR_ROW} FROM v_contract_years")
             for row in c.fetchall():
                 model.load_year(YearRow(**{k: row[k] for k in YearRow.__dataclass_fields__}))
-            c.execute("SELECT * FROM v_claims")
+            c.execute(f"SELECT {CLAIM_ROW} FROM v_claims")
             for row in c.fetchall():
                 model.claims[row["claim_id"]] = ClaimRow(**{k: row[k] for k in ClaimRow.__dataclass_fields__})
-            c.execute("SELECT * FROM v_ledger")
+            c.execute(f"SELECT {LEDGER_ROW} FROM v_ledger")
             for row in c.fetchall():
                 model.ledger[row["entry_id"]] = {k: row[k] for k in LEDGER_COLUMNS}
                 model.ledger_known[row["entry_id"]] = (row["issued_position"], row["acknowledged_position"])
@@ -479,7 +487,7 @@ class SQLCreditsView(CreditsView):
                 run = RunRow.from_doc(json.loads(row["doc"]))
                 model.runs[run.run_id] = run
                 model.run_positions[run.run_id] = row["position"]
-            c.execute("SELECT * FROM v_billed")
+            c.execute("SELECT contract_id, month, run_id FROM v_billed")
             for row in c.fetchall():
                 model.billed[(row["contract_id"], row["month"])] = row["run_id"]
             c.execute("SELECT MAX(known_from) AS t FROM v_facts")

@@ -8,6 +8,7 @@ import itertools
 import threading
 from datetime import timedelta
 
+from projections.as_of import prefix_known_at
 from projections.runner import catch_up, replay
 from projections.service import CreditsService
 from tests.helpers import Scenario, utc
@@ -53,4 +54,20 @@ def test_every_instant_selects_a_prefix_with_sixteen_concurrent_writers(store_ur
             selected = [x["position"] for x in rows if x["known_from"] <= micros]
             assert selected == list(range(1, upto + 1))  # a prefix
             assert replay(service.app, known_at=at).model.chain_head[0] == upto  # the full replay agrees
+    service.close()
+
+
+def test_the_prefix_known_at_an_instant_ends_at_the_last_of_the_facts_tied_at_its_time(store_url: str) -> None:
+    """Facts 2 and 3 are known from the same time (fact 3 was recorded with a clock behind fact
+    2's, so it is known once fact 2 is): the prefix known then ends at 3, whichever way the
+    index lists the tie."""
+    service = CreditsService(store_url)
+    known_from = {1: 10, 2: 20, 3: 20, 4: 30, 5: 30, 6: 30}
+    with service.view.cursor(commit=True) as c:
+        for position, known in known_from.items():
+            c.execute(
+                service.view.sql("INSERT INTO v_facts VALUES (?, ?, ?, 'customer', 'a', 'x', ?, 't', '{}', NULL)"),
+                (position, known - (position == 3), known, position),
+            )
+    assert [prefix_known_at(service.view, t) for t in (5, 10, 19, 20, 25, 30, 99)] == [0, 1, 1, 3, 3, 6, 6]
     service.close()
