@@ -402,9 +402,9 @@ class SQLCreditsView(CreditsView):
     _reading = threading.local()
 
     @contextmanager
-    def read_cursor(self, snapshot: bool = False) -> Iterator[Any]:
-        """A transaction that only reads; with `snapshot`, every statement in it sees one
-        snapshot (SQLite's read transactions always do)."""
+    def read_cursor(self) -> Iterator[Any]:
+        """A transaction that only reads, every statement of it in one snapshot (SQLite's read
+        transactions always are)."""
         with self.cursor(commit=False) as c:
             yield c
 
@@ -415,7 +415,7 @@ class SQLCreditsView(CreditsView):
         if getattr(self._reading, "cursor", None) is not None:
             yield
             return
-        with self.read_cursor(snapshot=True) as c:
+        with self.read_cursor() as c:
             self._reading.cursor = c
             try:
                 yield
@@ -441,6 +441,10 @@ class SQLCreditsView(CreditsView):
         if current is not None:
             current.execute(self.sql(statement), params)
             return list(current.fetchall())
+        return self.select_once(statement, params)
+
+    def select_once(self, statement: str, params: tuple[Any, ...] | list[Any]) -> list[Any]:
+        """One read in a transaction of its own."""
         with self.read_cursor() as c:
             c.execute(self.sql(statement), params)
             return list(c.fetchall())
@@ -449,7 +453,7 @@ class SQLCreditsView(CreditsView):
 
     def load_model(self) -> CreditsModel:
         model = CreditsModel()
-        with self.read_cursor(snapshot=True) as c:
+        with self.read_cursor() as c:
             c.execute("SELECT doc FROM v_contracts")
             for row in c.fetchall():
                 model.load_contract(contract_from_doc(json.loads(row["doc"])))
@@ -680,7 +684,7 @@ class SQLCreditsView(CreditsView):
     def dump_rows(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every view row, ordered, for comparing a live view with a rebuild."""
         out: dict[str, list[tuple[Any, ...]]] = {}
-        with self.read_cursor(snapshot=True) as c:
+        with self.read_cursor() as c:
             for table in VIEW_TABLES:
                 c.execute(f"SELECT * FROM {table} ORDER BY 1, 2")
                 out[table] = sorted(tuple(row[k] for k in row.keys()) for row in c.fetchall())  # noqa: SIM118 (sqlite3.Row)
@@ -769,12 +773,10 @@ class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
             for row in rows:
                 copy.write_row(row)
 
-    def select(self, statement: str, params: tuple[Any, ...] | list[Any] = ()) -> list[Any]:
+    def select_once(self, statement: str, params: tuple[Any, ...] | list[Any]) -> list[Any]:
         """One read outside `reading()`: its transaction's BEGIN READ ONLY, the statement and
         the COMMIT sent in one pipeline, so one round trip instead of four (the library's pool
         connections are in autocommit; `read_cursor` says why READ ONLY and COMMIT)."""
-        if getattr(self._reading, "cursor", None) is not None:
-            return super().select(statement, params)
         with self.datastore.get_connection() as conn:
             try:
                 with conn.pipeline():
@@ -788,16 +790,13 @@ class PostgresCreditsView(PostgresTrackingRecorder, SQLCreditsView):
             return list(cursor.fetchall())
 
     @contextmanager
-    def read_cursor(self, snapshot: bool = False) -> Iterator[Any]:
+    def read_cursor(self) -> Iterator[Any]:
         """Read only, and ended by a COMMIT: at a ROLLBACK psycopg forgets every statement it
         prepared on the connection (an object it knew may be gone), so every read ended that way
         had its statements parsed and planned again (about 0.5 ms of the 0.75 ms the API's one
         statement took). A transaction that can write nothing commits what a rollback would.
-        With `snapshot`, REPEATABLE READ: under READ COMMITTED each statement of one answer
-        would see its own snapshot."""
+        REPEATABLE READ: under READ COMMITTED each statement of one answer would see its own
+        snapshot."""
         with self.datastore.transaction(commit=True) as c:
-            if snapshot:
-                c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            else:
-                c.execute("SET TRANSACTION READ ONLY")
+            c.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             yield c
